@@ -1,0 +1,1 @@
+"""EmailStore: the content database service of a multi-tenant cold-email platform."""

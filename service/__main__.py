@@ -1,0 +1,64 @@
+"""The `emailstore` command: serve, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from service.config import Config, ConfigError
+
+log = logging.getLogger("emailstore")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `emailstore` command."""
+    parser = argparse.ArgumentParser(prog="emailstore", description="EmailStore gRPC service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the gRPC server (embedded PostgreSQL by default)")
+    commands.add_parser("migrate", help="apply pending database migrations and exit")
+    args = parser.parse_args(argv)
+
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"emailstore: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    from service.telemetry import setup_logging, setup_tracing
+
+    setup_logging(config.log_level)
+    if args.command == "serve":
+        from service.server import serve
+
+        provider = setup_tracing(os.environ)
+        try:
+            asyncio.run(serve(config))
+        finally:
+            provider.shutdown()
+        return 0
+    return _migrate(config)
+
+
+def _migrate(config: Config) -> int:
+    from service.store.embedded import EmbeddedPostgres
+    from service.store.migrations import apply_migrations
+
+    embedded = None
+    url = config.database_url
+    if not url:
+        embedded = EmbeddedPostgres(config.data_dir / "postgres")
+        url = embedded.start()
+    try:
+        applied = apply_migrations(url)
+        log.info("%d migration(s) applied", len(applied))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

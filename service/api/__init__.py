@@ -1,0 +1,1 @@
+"""gRPC edge: proto <-> models conversion, servicers, and the one error-to-status table."""

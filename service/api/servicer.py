@@ -1,0 +1,190 @@
+"""The EmailStore servicer: proto in, use case, proto out. No SQL, no business rules."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from emailstore.v1 import emailstore_pb2 as pb
+from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
+from google.protobuf import empty_pb2
+from opentelemetry import trace
+
+from service.api import convert
+from service.api.status import to_rpc_status
+from service.core.messages import MessageService
+from service.errors import EmailStoreError, Unimplemented
+
+log = logging.getLogger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+# StoreMessages keeps this many requests of one stream in flight at once.
+STREAM_WINDOW = 16
+
+
+def _tenant_attribute(tenant_id: str) -> None:
+    trace.get_current_span().set_attribute("emailstore.tenant_id", tenant_id)
+
+
+def _not_yet(rpc: str) -> Unimplemented:
+    return Unimplemented(f"{rpc} is part of the API contract but not implemented yet")
+
+
+class EmailStoreServicer(pb_grpc.EmailStoreServicer):
+    """Implements emailstore.v1.EmailStore over the use cases in service.core."""
+
+    def __init__(self, messages: MessageService) -> None:
+        self.messages = messages
+
+    async def StoreMessage(
+        self, request: pb.StoreMessageRequest, context: Context
+    ) -> pb.StoreMessageResponse:
+        _tenant_attribute(request.tenant_id)
+        result = await self.messages.store_message(convert.store_request(request))
+        return convert.store_response(result)
+
+    async def StoreMessages(
+        self, request_iterator: AsyncIterator[pb.StoreMessageRequest], context: Context
+    ) -> AsyncIterator[pb.StoreMessageResponse]:
+        # Requests are stored concurrently (up to STREAM_WINDOW in flight, each in its own
+        # transaction) while responses go back strictly in request order.
+        pending: asyncio.Queue[asyncio.Task[pb.StoreMessageResponse] | None] = asyncio.Queue(
+            maxsize=STREAM_WINDOW
+        )
+
+        async def store_one(request: pb.StoreMessageRequest) -> pb.StoreMessageResponse:
+            try:
+                result = await self.messages.store_message(convert.store_request(request))
+            except EmailStoreError as exc:
+                return pb.StoreMessageResponse(error=to_rpc_status(exc))
+            except Exception as exc:
+                log.error("StoreMessages item failed", exc_info=exc)
+                return pb.StoreMessageResponse(error=to_rpc_status(exc))
+            return convert.store_response(result)
+
+        async def read_requests() -> None:
+            try:
+                async for request in request_iterator:
+                    await pending.put(asyncio.create_task(store_one(request)))
+            finally:
+                await pending.put(None)
+
+        reader = asyncio.create_task(read_requests())
+        stored = failed = 0
+        try:
+            while (task := await pending.get()) is not None:
+                response = await task
+                if response.HasField("error"):
+                    failed += 1
+                else:
+                    stored += 1
+                yield response
+            await reader  # surfaces a broken request stream
+        finally:
+            reader.cancel()
+            while not pending.empty():
+                leftover = pending.get_nowait()
+                if leftover is not None:
+                    leftover.cancel()
+            span = trace.get_current_span()
+            span.set_attribute("emailstore.stored_messages", stored)
+            span.set_attribute("emailstore.failed_messages", failed)
+
+    async def GetMessage(self, request: pb.GetMessageRequest, context: Context) -> pb.Message:
+        _tenant_attribute(request.tenant_id)
+        trace.get_current_span().set_attribute("emailstore.storage_key", request.storage_key)
+        message = await self.messages.get_message(
+            request.tenant_id, request.storage_key, convert.view(request.view)
+        )
+        return convert.message(message)
+
+    async def ListMessages(
+        self, request: pb.ListMessagesRequest, context: Context
+    ) -> pb.ListMessagesResponse:
+        _tenant_attribute(request.tenant_id)
+        page = await self.messages.list_messages(convert.list_request(request))
+        return pb.ListMessagesResponse(
+            messages=[convert.message(m) for m in page.messages],
+            next_page_token=page.next_page_token,
+        )
+
+    async def DeleteMessage(
+        self, request: pb.DeleteMessageRequest, context: Context
+    ) -> empty_pb2.Empty:
+        _tenant_attribute(request.tenant_id)
+        trace.get_current_span().set_attribute("emailstore.storage_key", request.storage_key)
+        await self.messages.delete_message(request.tenant_id, request.storage_key)
+        return empty_pb2.Empty()
+
+    async def GetStorageUsage(
+        self, request: pb.GetStorageUsageRequest, context: Context
+    ) -> pb.StorageUsage:
+        _tenant_attribute(request.tenant_id)
+        return convert.storage_usage(await self.messages.storage_usage(request.tenant_id))
+
+    # ------------------------------------------ contract RPCs of later issues
+
+    async def IngestRawMessage(self, request_iterator: Any, context: Context) -> Any:
+        raise _not_yet("IngestRawMessage")
+
+    async def UploadBlob(self, request_iterator: Any, context: Context) -> Any:
+        raise _not_yet("UploadBlob")
+
+    async def QueryUpload(self, request: Any, context: Context) -> Any:
+        raise _not_yet("QueryUpload")
+
+    async def FindMissingBlobs(self, request: Any, context: Context) -> Any:
+        raise _not_yet("FindMissingBlobs")
+
+    async def UpdateMessageStatus(self, request: Any, context: Context) -> Any:
+        raise _not_yet("UpdateMessageStatus")
+
+    async def GetRawMessage(self, request: Any, context: Context) -> Any:
+        raise _not_yet("GetRawMessage")
+        yield  # an async generator, as a server-streaming handler must be
+
+    async def DownloadAttachment(self, request: Any, context: Context) -> Any:
+        raise _not_yet("DownloadAttachment")
+        yield
+
+    async def SearchMessages(self, request: Any, context: Context) -> Any:
+        raise _not_yet("SearchMessages")
+
+    async def GetThread(self, request: Any, context: Context) -> Any:
+        raise _not_yet("GetThread")
+
+    async def ListMessageEvents(self, request: Any, context: Context) -> Any:
+        raise _not_yet("ListMessageEvents")
+
+    async def GetCampaignStats(self, request: Any, context: Context) -> Any:
+        raise _not_yet("GetCampaignStats")
+
+    async def ListChanges(self, request: Any, context: Context) -> Any:
+        raise _not_yet("ListChanges")
+
+    async def WatchChanges(self, request: Any, context: Context) -> Any:
+        raise _not_yet("WatchChanges")
+        yield
+
+    async def ArchiveMessage(self, request: Any, context: Context) -> Any:
+        raise _not_yet("ArchiveMessage")
+
+    async def SetLegalHold(self, request: Any, context: Context) -> Any:
+        raise _not_yet("SetLegalHold")
+
+    async def SetRetentionPolicy(self, request: Any, context: Context) -> Any:
+        raise _not_yet("SetRetentionPolicy")
+
+    async def PurgeExpired(self, request: Any, context: Context) -> Any:
+        raise _not_yet("PurgeExpired")
+
+    async def EraseLead(self, request: Any, context: Context) -> Any:
+        raise _not_yet("EraseLead")
+
+    async def ExportMessages(self, request: Any, context: Context) -> Any:
+        raise _not_yet("ExportMessages")
+        yield

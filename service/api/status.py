@@ -1,0 +1,161 @@
+"""The one table from domain errors to gRPC status codes, and the interceptor that applies it.
+
+Servicers just raise. Every RPC runs inside a server span; a domain error becomes its status
+code with a google.rpc.BadRequest detail naming the fields; anything else becomes INTERNAL
+with a generic message, its traceback going to the log only. No client ever sees UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Status, StatusCode
+
+from service import errors
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("emailstore.api")
+
+STATUS_BY_ERROR: dict[type[errors.EmailStoreError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.Internal: grpc.StatusCode.INTERNAL,
+    errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
+}
+
+INTERNAL_MESSAGE = "internal error; the server log has the details"
+
+
+def status_code(exc: errors.EmailStoreError) -> grpc.StatusCode:
+    """The gRPC code of a domain error (the nearest listed base class wins)."""
+    for cls in type(exc).__mro__:
+        code = STATUS_BY_ERROR.get(cls)
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def to_rpc_status(exc: BaseException) -> status_pb2.Status:
+    """A google.rpc.Status for any exception; internal details never leave the server."""
+    if not isinstance(exc, errors.EmailStoreError) or isinstance(exc, errors.Internal):
+        return status_pb2.Status(code=code_pb2.INTERNAL, message=INTERNAL_MESSAGE)
+    code = status_code(exc)
+    status = status_pb2.Status(code=code.value[0], message=exc.message)
+    if exc.violations:
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in exc.violations
+                ]
+            )
+        )
+        status.details.append(detail)
+    return status
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
+    if not isinstance(exc, errors.EmailStoreError) or isinstance(exc, errors.Internal):
+        log.error("unhandled error in RPC", exc_info=exc)
+    status = to_rpc_status(exc)
+    span = trace.get_current_span()
+    span.set_attribute("rpc.grpc.status_code", status.code)
+    if status.code == code_pb2.INTERNAL:
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+    await context.abort_with_status(rpc_status.to_status(status))
+
+
+def _start_span(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> trace.Span:
+    carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    service, _, name = method.lstrip("/").rpartition("/")
+    return tracer.start_span(
+        method.lstrip("/"),
+        context=propagate.extract(carrier),
+        kind=trace.SpanKind.SERVER,
+        attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+    )
+
+
+def _wrap_unary(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        with trace.use_span(_start_span(method, context), end_on_exit=True):
+            try:
+                response = await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort(context, exc)
+                raise  # unreachable: abort raises
+            trace.get_current_span().set_attribute("rpc.grpc.status_code", 0)
+            return response
+
+    return handler
+
+
+def _wrap_stream(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        with trace.use_span(_start_span(method, context), end_on_exit=True):
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort(context, exc)
+                raise
+            trace.get_current_span().set_attribute("rpc.grpc.status_code", 0)
+
+    return handler
+
+
+class ErrorsAndTracingInterceptor(grpc.aio.ServerInterceptor):
+    """Opens the server span of each RPC and maps whatever it raises to a status code."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        # Health and reflection are the standard implementations: leave them alone.
+        if handler is None or not method.startswith("/emailstore."):
+            return handler
+        common = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, handler.unary_unary), **common
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(method, handler.stream_unary), **common
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, handler.unary_stream), **common
+            )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(method, handler.stream_stream), **common
+            )
+        return handler

@@ -1,0 +1,92 @@
+"""Content-addressed blobs: SHA-256, 256 KiB chunks, each chunk zstd-compressed on its own.
+
+A blob's codec is recorded with it, so the level (or a future dictionary) can change without
+rewriting old rows. Content that zstd cannot shrink (JPEG, ZIP, PDF streams) is kept as is
+(codec ``none``): decompressing it would cost time and save nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import zstandard
+
+CHUNK_SIZE = 256 * 1024
+CODEC_ZSTD = "zstd"
+CODEC_NONE = "none"
+
+# zstd must save at least this share of the bytes to be worth a decompression on every read.
+_MIN_SAVING = 0.03
+
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class EncodedBlob:
+    """A blob ready to store: its digest, sizes, codec and the stored form of each chunk."""
+
+    sha256: bytes
+    size_bytes: int
+    stored_size_bytes: int
+    codec: str
+    chunks: tuple[bytes, ...]
+
+    @property
+    def sha256_hex(self) -> str:
+        """The digest as 64 lowercase hex characters, as the API shows it."""
+        return self.sha256.hex()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    # Compressor contexts are not thread-safe and cost a few hundred microseconds to build:
+    # keep one per thread and level.
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "compressors", None)
+    if cache is None:
+        cache = _local.compressors = {}
+    compressor = cache.get(level)
+    if compressor is None:
+        compressor = cache[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    return compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if decompressor is None:
+        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
+    return decompressor
+
+
+def split_chunks(data: bytes, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yields consecutive slices of at most chunk_size bytes (none for empty data)."""
+    view = memoryview(data)
+    for start in range(0, len(data), chunk_size):
+        yield bytes(view[start : start + chunk_size])
+
+
+def encode_blob(data: bytes, level: int, chunk_size: int = CHUNK_SIZE) -> EncodedBlob:
+    """Hashes, chunks and compresses data, choosing codec ``none`` when zstd does not pay."""
+    digest = hashlib.sha256(data).digest()
+    raw_chunks = list(split_chunks(data, chunk_size))
+    compressor = _compressor(level)
+    compressed = [compressor.compress(chunk) for chunk in raw_chunks]
+    compressed_size = sum(len(c) for c in compressed)
+    if data and compressed_size <= len(data) * (1 - _MIN_SAVING):
+        return EncodedBlob(digest, len(data), compressed_size, CODEC_ZSTD, tuple(compressed))
+    return EncodedBlob(digest, len(data), len(data), CODEC_NONE, tuple(raw_chunks))
+
+
+def decode_chunk(codec: str, stored: bytes) -> bytes:
+    """Returns the original bytes of one stored chunk."""
+    if codec == CODEC_NONE:
+        return stored
+    if codec == CODEC_ZSTD:
+        return _decompressor().decompress(stored)
+    raise ValueError(f"unknown codec {codec!r}")
+
+
+def decode_blob(codec: str, stored_chunks: Iterable[bytes]) -> bytes:
+    """Returns the original bytes of a blob from its stored chunks, in order."""
+    return b"".join(decode_chunk(codec, chunk) for chunk in stored_chunks)

@@ -1,0 +1,138 @@
+"""Configuration: the one place that reads the environment.
+
+`Config.from_env` is called once at the edge (the CLI); tests build a `Config` from a dict.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """An EMAILSTORE_* variable has a value the service cannot use."""
+
+
+def _default_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", str(Path.home()))) / ".local/share")
+    return Path(base) / "emailstore"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of the service. Field docs are the README's configuration table."""
+
+    listen: str = "127.0.0.1:50051"
+    """host:port the gRPC server binds."""
+    database_url: str = ""
+    """PostgreSQL URL; empty starts the embedded PostgreSQL in data_dir."""
+    data_dir: Path = Path("~/.local/share/emailstore")
+    """Where the embedded PostgreSQL keeps its files."""
+    db_pool_min_size: int = 4
+    """Connections the pool keeps open."""
+    db_pool_max_size: int = 16
+    """Connections the pool opens at most."""
+    db_pool_timeout_s: float = 5.0
+    """How long an RPC waits for a connection before UNAVAILABLE."""
+    migrate_on_start: bool = True
+    """Apply pending migrations when `serve` starts."""
+    zstd_level: int = 3
+    """zstd level for new chunks (1-22)."""
+    max_message_bytes: int = 50 * MIB
+    """Largest message (bodies plus attachments, or raw size)."""
+    max_attachment_bytes: int = 25 * MIB
+    """Largest single attachment."""
+    max_grpc_message_bytes: int = 4 * MIB
+    """Largest single gRPC request message."""
+    max_recipients: int = 1000
+    """Most addresses in to + cc + bcc."""
+    max_attachments: int = 1000
+    """Most attachments (MIME parts) per message."""
+    max_header_bytes: int = 1 * MIB
+    """Largest header block (sum of names and values)."""
+    max_subject_chars: int = 2000
+    """Longest subject."""
+    shutdown_grace_s: float = 10.0
+    """How long in-flight RPCs may run on after SIGTERM."""
+    health_interval_s: float = 2.0
+    """How often the database is probed for the health service."""
+    message_id_domain: str = "emailstore.invalid"
+    """Domain of generated Message-IDs: <storage_key@domain>."""
+    page_token_secret: str = ""
+    """HMAC key for page tokens; empty uses a secret kept in the database."""
+    log_level: str = "INFO"
+    """Python logging level name."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Builds the config from EMAILSTORE_* variables (os.environ when env is None)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {"data_dir": _default_data_dir(env)}
+        parsers: dict[str, Callable[[str], Any]] = {
+            "str": str,
+            "int": int,
+            "float": float,
+            "bool": _parse_bool,
+            "Path": lambda v: Path(v).expanduser(),
+        }
+        for f in fields(cls):
+            name = f"EMAILSTORE_{f.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            parse = parsers[str(f.type)]
+            try:
+                values[f.name] = parse(raw.strip())
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r} is not a valid {f.type}") from None
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raises ConfigError when a value is out of its range."""
+        checks: list[tuple[bool, str]] = [
+            (":" in self.listen, "EMAILSTORE_LISTEN must be host:port"),
+            (1 <= self.zstd_level <= 22, "EMAILSTORE_ZSTD_LEVEL must be 1-22"),
+            (
+                1 <= self.db_pool_min_size <= self.db_pool_max_size,
+                "EMAILSTORE_DB_POOL_MIN_SIZE must be between 1 and EMAILSTORE_DB_POOL_MAX_SIZE",
+            ),
+            (self.db_pool_timeout_s > 0, "EMAILSTORE_DB_POOL_TIMEOUT_S must be > 0"),
+            (self.max_attachment_bytes > 0, "EMAILSTORE_MAX_ATTACHMENT_BYTES must be > 0"),
+            (self.max_message_bytes > 0, "EMAILSTORE_MAX_MESSAGE_BYTES must be > 0"),
+            (
+                self.max_grpc_message_bytes >= MIB,
+                "EMAILSTORE_MAX_GRPC_MESSAGE_BYTES must be >= 1 MiB",
+            ),
+            (self.shutdown_grace_s >= 0, "EMAILSTORE_SHUTDOWN_GRACE_S must be >= 0"),
+            (self.health_interval_s > 0, "EMAILSTORE_HEALTH_INTERVAL_S must be > 0"),
+            (bool(self.message_id_domain), "EMAILSTORE_MESSAGE_ID_DOMAIN must not be empty"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with some fields changed (tests and the CLI use it)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        config = Config(**values)
+        config.validate()
+        return config
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)

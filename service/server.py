@@ -1,0 +1,203 @@
+"""The gRPC server: one start order and one stop order.
+
+Start: pool -> (migrations) -> use cases -> servicers, health, reflection -> listen.
+Stop (SIGTERM/SIGINT): health NOT_SERVING -> stop accepting -> in-flight RPCs finish within the
+grace period -> close the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import grpc
+from emailstore.v1 import emailstore_pb2 as pb
+from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
+
+from service.api.reflection import DocumentedReflectionServicer
+from service.api.servicer import EmailStoreServicer
+from service.api.status import ErrorsAndTracingInterceptor
+from service.config import Config
+from service.core.messages import MessageService
+from service.core.page_tokens import PageTokens
+from service.store.database import Database
+from service.store.embedded import EmbeddedPostgres
+from service.store.messages import MessageRepository
+from service.store.migrations import apply_migrations
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EmailStore"].full_name
+_HEALTH_SERVICES = ("", SERVICE_NAME)
+
+
+def _reflection_v1_handler(servicer: object) -> grpc.GenericRpcHandler:
+    # grpcio-reflection implements v1alpha only; v1 is the same protocol under a new package
+    # name, byte for byte, so the same servicer answers both (newer grpcurl asks for v1 first).
+    return grpc.method_handlers_generic_handler(
+        "grpc.reflection.v1.ServerReflection",
+        {
+            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                servicer.ServerReflectionInfo,  # type: ignore[attr-defined]
+                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+            )
+        },
+    )
+
+
+class EmailStoreServer:
+    """The service on one database URL: pool, servicers, health watcher, gRPC server."""
+
+    def __init__(self, config: Config, database_url: str) -> None:
+        self.config = config
+        self.database_url = database_url
+        self.db = Database(
+            database_url,
+            min_size=config.db_pool_min_size,
+            max_size=config.db_pool_max_size,
+            timeout_s=config.db_pool_timeout_s,
+        )
+        self.health = HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self._health_task: asyncio.Task[None] | None = None
+        self._serving = False
+
+    async def start(self) -> None:
+        """Opens the pool, registers the services and starts listening."""
+        await self.db.open()
+        secret = (
+            self.config.page_token_secret.encode()
+            if self.config.page_token_secret
+            else await self.db.page_token_secret()
+        )
+        messages = MessageService(self.config, MessageRepository(self.db), PageTokens(secret))
+        limit = self.config.max_grpc_message_bytes
+        server = grpc.aio.server(
+            interceptors=[ErrorsAndTracingInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                # Responses stream large content in chunks; a FULL message may still be big.
+                ("grpc.max_send_message_length", max(limit, 64 * 1024 * 1024)),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        pb_grpc.add_EmailStoreServicer_to_server(EmailStoreServicer(messages), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection_names = (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+            "grpc.reflection.v1.ServerReflection",
+        )
+        reflection_servicer = DocumentedReflectionServicer(reflection_names)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection_servicer, server)
+        server.add_generic_rpc_handlers((_reflection_v1_handler(reflection_servicer),))
+        self.port = server.add_insecure_port(self.config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        await server.start()
+        self.server = server
+        await self._set_serving(True)
+        self._health_task = asyncio.create_task(self._watch_database(), name="health-watcher")
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in _HEALTH_SERVICES:
+            await self.health.set(name, status)
+        if serving != self._serving:
+            log.log(
+                logging.INFO if serving else logging.WARNING,
+                "database %s: health %s",
+                "reachable" if serving else "unreachable",
+                "SERVING" if serving else "NOT_SERVING",
+                extra={"event": "health"},
+            )
+        self._serving = serving
+
+    async def _watch_database(self) -> None:
+        interval = self.config.health_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            ok = await self.db.ping(timeout_s=max(1.0, interval))
+            if ok and not self._serving:
+                # Connections in the pool died with the server: replace them before serving.
+                await self.db.refresh_pool()
+            await self._set_serving(ok)
+
+    async def wait(self) -> None:
+        """Returns when the gRPC server has stopped."""
+        if self.server is not None:
+            await self.server.wait_for_termination()
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stops in order: NOT_SERVING, stop accepting, drain in-flight RPCs, close the pool."""
+        grace = self.config.shutdown_grace_s if grace_s is None else grace_s
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(grace)
+        await self.db.close()
+
+
+async def serve(config: Config) -> None:
+    """Runs the service until SIGTERM or SIGINT, starting the embedded database if needed."""
+    embedded: EmbeddedPostgres | None = None
+    database_url = config.database_url
+    if not database_url:
+        embedded = EmbeddedPostgres(config.data_dir / "postgres")
+        database_url = await asyncio.to_thread(embedded.start)
+    try:
+        if config.migrate_on_start:
+            await asyncio.to_thread(apply_migrations, database_url)
+        server = EmailStoreServer(config, database_url)
+        await server.start()
+        where = f"embedded PostgreSQL in {embedded.data_dir}" if embedded else _redact(database_url)
+        log.info(
+            "EmailStore listening on %s (database: %s)",
+            config.listen if server.port == _port_of(config.listen) else f"port {server.port}",
+            where,
+            extra={"listen": config.listen, "database": where},
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down (grace %.1fs)", config.shutdown_grace_s)
+        await server.stop()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+    log.info("stopped")
+
+
+def _port_of(listen: str) -> int:
+    try:
+        return int(listen.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for the log."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,1 @@
+"""The only layer that speaks SQL: pool, migrations, embedded PostgreSQL, repositories."""

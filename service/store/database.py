@@ -1,0 +1,129 @@
+"""Connection pool, per-transaction tenant scoping, and driver-error translation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from opentelemetry import trace
+from psycopg import errors as pg_errors
+
+from service.errors import AlreadyExists, EmailStoreError, Unavailable
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("emailstore.store")
+
+APP_ROLE = "emailstore_app"
+
+AsyncConn = psycopg.AsyncConnection[Any]
+
+
+def _connect_kwargs() -> dict[str, Any]:
+    # UTC everywhere; a short connect timeout so a dead server is noticed within seconds.
+    return {"options": "-c timezone=UTC", "connect_timeout": 5}
+
+
+async def _configure(conn: AsyncConn) -> None:
+    # Queries run as a role that neither owns the tables nor bypasses RLS.
+    await conn.execute(f"SET ROLE {APP_ROLE}")
+    await conn.commit()
+
+
+@asynccontextmanager
+async def translate_errors() -> AsyncIterator[None]:
+    """Turns driver errors into domain errors at the store boundary."""
+    try:
+        yield
+    except EmailStoreError:
+        raise
+    except pg_errors.UniqueViolation as exc:
+        raise AlreadyExists(f"already exists: {exc.diag.constraint_name}") from exc
+    except psycopg_pool.PoolTimeout as exc:
+        raise Unavailable("database busy or unreachable: no connection available") from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise Unavailable("database unreachable") from exc
+
+
+class Database:
+    """An async pool of connections running as the application role."""
+
+    def __init__(self, conninfo: str, *, min_size: int, max_size: int, timeout_s: float) -> None:
+        self.conninfo = conninfo
+        self.pool = psycopg_pool.AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            kwargs=_connect_kwargs(),
+            configure=_configure,
+            open=False,
+            name="emailstore",
+            # Give up reconnecting a slot quickly; a later checkout opens a fresh one.
+            reconnect_timeout=30.0,
+        )
+        self._page_token_secret: bytes | None = None
+
+    async def open(self, *, wait_s: float = 30.0) -> None:
+        """Opens the pool and waits until min_size connections work."""
+        try:
+            await self.pool.open(wait=True, timeout=wait_s)
+        except psycopg_pool.PoolTimeout as exc:
+            raise Unavailable(f"cannot open the database pool within {wait_s:.0f}s") from exc
+
+    async def close(self) -> None:
+        """Closes every connection."""
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self, tenant_id: str, name: str) -> AsyncIterator[AsyncConn]:
+        """One transaction scoped to a tenant: RLS shows only that tenant's rows."""
+        with tracer.start_as_current_span(
+            f"db {name}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"db.system": "postgresql", "db.operation.name": name},
+        ):
+            async with translate_errors(), self.pool.connection() as conn, conn.transaction():
+                await conn.execute(
+                    "SELECT set_config('app.tenant_id', %s, true)", (tenant_id,), prepare=True
+                )
+                yield conn
+
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        """True when the server answers a query on a fresh connection within timeout_s."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.conninfo, connect_timeout=max(1, int(timeout_s)), autocommit=True
+            )
+        except (psycopg.Error, OSError):
+            return False
+        try:
+            await conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+        finally:
+            await conn.close()
+
+    async def refresh_pool(self) -> None:
+        """Drops pooled connections that broke while the server was away."""
+        try:
+            await self.pool.check()
+        except psycopg.Error:
+            log.debug("pool check failed", exc_info=True)
+
+    async def page_token_secret(self) -> bytes:
+        """The HMAC key for page tokens kept in the database (made by the first migration)."""
+        if self._page_token_secret is None:
+            async with translate_errors(), self.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT value FROM service_secrets WHERE name = 'page_token'"
+                )
+                row = await cur.fetchone()
+            if row is None:
+                raise Unavailable("page token secret missing: run `emailstore migrate`")
+            self._page_token_secret = bytes(row[0])
+        return self._page_token_secret

@@ -1,0 +1,80 @@
+"""What the core hands the store to write, and what the store hands back besides models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from service.codec.blobs import EncodedBlob
+from service.models import Message
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    """An attachment row to insert; size and digest of existing blobs are filled by the store."""
+
+    attachment_id: str
+    position: int
+    filename: str
+    mime_type: str
+    disposition: str
+    content_id: str
+    sha256: bytes
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A validated message, its blobs encoded, ready for one insert transaction."""
+
+    tenant_id: str
+    storage_key: str
+    caller_chose_key: bool
+    request_id: str | None
+    request_fingerprint: bytes
+    email_account_id: str
+    campaign_id: str
+    lead_id: str
+    direction: str
+    message_type: str
+    status: str
+    from_email: str
+    from_name: str
+    recipients: Mapping[str, list[list[str]]]
+    subject: str
+    message_id_header: str
+    in_reply_to: str
+    references: tuple[str, ...]
+    new_thread_id: str
+    labels: Mapping[str, str]
+    content_hash: bytes
+    sent_at: datetime | None
+    headers: list[list[str]]
+    text_sha256: bytes | None
+    html_sha256: bytes | None
+    attachments: tuple[NewAttachment, ...]
+    # Distinct blobs whose bytes this message carries, sorted by digest (a fixed lock order).
+    new_blobs: tuple[EncodedBlob, ...]
+    # References this message adds to each of new_blobs (a body may equal an attachment).
+    new_blob_refs: Mapping[bytes, int]
+    # References to blobs the tenant must already have (attachments given by digest).
+    existing_blob_refs: Mapping[bytes, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob as read back: its codec and stored chunks in order."""
+
+    codec: str
+    chunks: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """A message as read, with the stored bodies (FULL view) still encoded."""
+
+    message: Message
+    request_fingerprint: bytes
+    text_blob: StoredBlob | None = None
+    html_blob: StoredBlob | None = None

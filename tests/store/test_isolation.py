@@ -1,0 +1,93 @@
+"""Row-level security: tenants never see each other's rows, and no tenant means no rows."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from service import models
+from service.core.messages import MessageService
+from service.store.database import APP_ROLE
+from tests.factories import store_input
+
+TENANT_TABLES = ("email_messages", "email_content", "attachments", "blobs", "blob_chunks")
+
+
+def _app_connection(url: str) -> psycopg.Connection[tuple[object, ...]]:
+    conn = psycopg.connect(url)
+    conn.execute(f"SET ROLE {APP_ROLE}")
+    return conn
+
+
+async def test_query_without_tenant_sees_no_rows(
+    messages: MessageService, database_url: str, tenant: str
+) -> None:
+    """A query that sets no tenant and has no tenant filter returns nothing, in every table."""
+    attachment = (models.AttachmentInput(filename="a.pdf", content=b"%PDF"),)
+    await messages.store_message(store_input(tenant, attachments=attachment))
+    with _app_connection(database_url) as conn:
+        for table in TENANT_TABLES:
+            count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert count == (0,), table
+
+
+async def test_tenant_never_sees_another_tenants_rows(
+    messages: MessageService, database_url: str, tenant: str
+) -> None:
+    """Tenant B, querying every table without a tenant filter, sees only its own rows."""
+    other = "7b0c1d1e-0000-4000-8000-000000000002"
+    pdf = (models.AttachmentInput(filename="a.pdf", content=b"%PDF same bytes"),)
+    await messages.store_message(store_input(tenant, subject="for A", attachments=pdf))
+    await messages.store_message(store_input(other, subject="for B", attachments=pdf))
+    with _app_connection(database_url) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', %s, false)", (other,))
+        for table in TENANT_TABLES:
+            tenants = {r[0] for r in conn.execute(f"SELECT DISTINCT tenant_id::text FROM {table}")}
+            assert tenants == {other}, table
+        subjects = [r[0] for r in conn.execute("SELECT subject FROM email_messages")]
+        assert subjects == ["for B"]
+
+
+def test_tenant_cannot_write_rows_for_another_tenant(database_url: str, tenant: str) -> None:
+    """The policy's WITH CHECK refuses a row whose tenant_id is not the transaction's."""
+    with _app_connection(database_url) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', %s, false)", (tenant,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(
+                "INSERT INTO blobs (tenant_id, sha256, size_bytes, stored_size_bytes, codec,"
+                " chunk_size, chunk_count, refcount) VALUES"
+                " ('7b0c1d1e-0000-4000-8000-000000000002', decode(repeat('00', 32), 'hex'),"
+                " 0, 0, 'none', 262144, 0, 1)"
+            )
+
+
+def test_application_role_is_neither_owner_nor_superuser(database_url: str) -> None:
+    """The service's role cannot bypass RLS: not a superuser, no BYPASSRLS, owns no table."""
+    with _app_connection(database_url) as conn:
+        row = conn.execute(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        assert row == (False, False)
+        owned = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user"
+        ).fetchone()
+        assert owned == (0,)
+        forced = conn.execute(
+            "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND relrowsecurity AND relforcerowsecurity",
+            (list(TENANT_TABLES),),
+        ).fetchall()
+        assert sorted(r[0] for r in forced) == sorted(TENANT_TABLES)
+
+
+def test_every_tenant_index_leads_with_tenant_id(database_url: str) -> None:
+    """tenant_id is the first column of every index of every tenant table."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, i.relname, a.attname FROM pg_index x"
+            " JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.indkey[0]"
+            " WHERE c.relname = ANY(%s)",
+            (list(TENANT_TABLES),),
+        ).fetchall()
+    assert rows, "no indexes found"
+    assert {(table, index) for table, index, first in rows if first != "tenant_id"} == set()
