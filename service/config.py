@@ -41,6 +41,10 @@ class Config:
     """Connections the pool opens at most."""
     db_pool_timeout_s: float = 5.0
     """How long an RPC waits for a connection before UNAVAILABLE."""
+    write_concurrency: int = 2
+    """Write transactions in flight at once; concurrent stores queue and commit together."""
+    write_batch_max: int = 64
+    """Most messages committed in one write transaction."""
     migrate_on_start: bool = True
     """Apply pending migrations when `serve` starts."""
     zstd_level: int = 3
@@ -105,6 +109,11 @@ class Config:
                 1 <= self.db_pool_min_size <= self.db_pool_max_size,
                 "EMAILSTORE_DB_POOL_MIN_SIZE must be between 1 and EMAILSTORE_DB_POOL_MAX_SIZE",
             ),
+            (
+                1 <= self.write_concurrency < self.db_pool_max_size,
+                "EMAILSTORE_WRITE_CONCURRENCY must be at least 1 and below the pool's max size",
+            ),
+            (self.write_batch_max >= 1, "EMAILSTORE_WRITE_BATCH_MAX must be >= 1"),
             (self.db_pool_timeout_s > 0, "EMAILSTORE_DB_POOL_TIMEOUT_S must be > 0"),
             (self.max_attachment_bytes > 0, "EMAILSTORE_MAX_ATTACHMENT_BYTES must be > 0"),
             (self.max_message_bytes > 0, "EMAILSTORE_MAX_MESSAGE_BYTES must be > 0"),

@@ -29,6 +29,7 @@ from service.store.database import Database
 from service.store.embedded import EmbeddedPostgres
 from service.store.messages import MessageRepository
 from service.store.migrations import apply_migrations
+from service.store.writer import MessageWriter
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,13 @@ class EmailStoreServer:
             if self.config.page_token_secret
             else await self.db.page_token_secret()
         )
-        messages = MessageService(self.config, MessageRepository(self.db), PageTokens(secret))
+        writer = MessageWriter(
+            self.db,
+            max_batch=self.config.write_batch_max,
+            concurrency=self.config.write_concurrency,
+        )
+        repository = MessageRepository(self.db, writer)
+        messages = MessageService(self.config, repository, PageTokens(secret))
         limit = self.config.max_grpc_message_bytes
         server = grpc.aio.server(
             interceptors=[ErrorsAndTracingInterceptor()],

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
 
 # StoreMessages keeps this many requests of one stream in flight at once.
-STREAM_WINDOW = 16
+STREAM_WINDOW = 64
 
 
 def _tenant_attribute(tenant_id: str) -> None:

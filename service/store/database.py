@@ -19,6 +19,11 @@ tracer = trace.get_tracer("emailstore.store")
 
 APP_ROLE = "emailstore_app"
 
+
+class TransientConflict(Unavailable):
+    """A transaction lost a deadlock or serialization race; retrying it will succeed."""
+
+
 AsyncConn = psycopg.AsyncConnection[Any]
 
 
@@ -42,6 +47,9 @@ async def translate_errors() -> AsyncIterator[None]:
         raise
     except pg_errors.UniqueViolation as exc:
         raise AlreadyExists(f"already exists: {exc.diag.constraint_name}") from exc
+    except pg_errors.TransactionRollback as exc:
+        # Deadlock or serialization failure: nothing was written, and trying again will work.
+        raise TransientConflict("transaction conflicted with a concurrent one; retry") from exc
     except psycopg_pool.PoolTimeout as exc:
         raise Unavailable("database busy or unreachable: no connection available") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
@@ -86,7 +94,13 @@ class Database:
             kind=trace.SpanKind.CLIENT,
             attributes={"db.system": "postgresql", "db.operation.name": name},
         ):
-            async with translate_errors(), self.pool.connection() as conn, conn.transaction():
+            async with (
+                translate_errors(),
+                self.pool.connection() as conn,
+                # Pipeline mode sends BEGIN, the tenant and the first statement in one round trip.
+                conn.pipeline(),
+                conn.transaction(),
+            ):
                 await conn.execute(
                     "SELECT set_config('app.tenant_id', %s, true)", (tenant_id,), prepare=True
                 )

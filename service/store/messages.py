@@ -10,10 +10,8 @@ from typing import Any
 
 from psycopg import sql
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
-from service.codec.blobs import CHUNK_SIZE
-from service.errors import AlreadyExists, FailedPrecondition, NotFound
+from service.errors import AlreadyExists, NotFound
 from service.models import (
     Address,
     Attachment,
@@ -28,6 +26,7 @@ from service.models import (
 from service.store import queries
 from service.store.database import AsyncConn, Database
 from service.store.records import FetchedMessage, NewMessage, StoredBlob
+from service.store.writer import Inserted, MessageWriter
 
 
 @dataclass(frozen=True)
@@ -86,10 +85,6 @@ class PageCursor:
     storage_key: str
 
 
-class _Conflict(Exception):
-    """The message row already exists (same storage_key or request_id)."""
-
-
 def _addresses(pairs: list[list[str]] | None) -> tuple[Address, ...]:
     return tuple(Address(email=p[0], name=p[1]) for p in pairs or ())
 
@@ -140,88 +135,57 @@ def _message(row: MessageRow, attachments: Sequence[AttachmentRow]) -> Message:
     )
 
 
-def _insert_params(new: NewMessage, existing: Mapping[bytes, tuple[int, int]]) -> dict[str, Any]:
-    """Bind parameters of queries.INSERT_MESSAGE; existing maps digest -> (size, stored)."""
-    blobs = new.new_blobs
-    sizes = {b.sha256: (b.size_bytes, b.stored_size_bytes) for b in blobs} | dict(existing)
-    attachments = [
-        replace(a, size_bytes=sizes[a.sha256][0]) if a.size_bytes is None else a
-        for a in new.attachments
-    ]
-    refs: dict[bytes, int] = defaultdict(int)
-    for sha in (new.text_sha256, new.html_sha256):
-        if sha is not None:
-            refs[sha] += 1
-    for a in attachments:
-        refs[a.sha256] += 1
-    raw_size = sum(sizes[sha][0] * n for sha, n in refs.items())
-    stored_size = sum(sizes[sha][1] * n for sha, n in refs.items())
-    chunk_sha: list[bytes] = []
-    chunk_seq: list[int] = []
-    chunk_data: list[bytes] = []
-    for blob in blobs:
-        for seq, data in enumerate(blob.chunks):
-            chunk_sha.append(blob.sha256)
-            chunk_seq.append(seq)
-            chunk_data.append(data)
-    first_to = next(iter(new.recipients.get("to", ())), None)
-    return {
-        "tenant_id": new.tenant_id,
-        "storage_key": new.storage_key,
-        "request_id": new.request_id,
-        "request_fingerprint": new.request_fingerprint,
-        "email_account_id": new.email_account_id,
-        "campaign_id": new.campaign_id,
-        "lead_id": new.lead_id,
-        "direction": new.direction,
-        "message_type": new.message_type,
-        "status": new.status,
-        "from_email": new.from_email,
-        "from_name": new.from_name,
-        "to_email": first_to[0] if first_to else "",
-        "recipients": Jsonb(new.recipients),
-        "subject": new.subject,
-        "message_id_header": new.message_id_header,
-        "in_reply_to": new.in_reply_to,
-        "references": list(new.references),
-        "thread_refs": [r for r in (new.in_reply_to, *new.references) if r],
-        "new_thread_id": new.new_thread_id,
-        "labels": Jsonb(dict(new.labels)),
-        "raw_size_bytes": raw_size,
-        "stored_size_bytes": stored_size,
-        "content_hash": new.content_hash,
-        "attachment_count": len(attachments),
-        "sent_at": new.sent_at,
-        "chunk_size": CHUNK_SIZE,
-        "blob_sha256": [b.sha256 for b in blobs],
-        "blob_size": [b.size_bytes for b in blobs],
-        "blob_stored": [b.stored_size_bytes for b in blobs],
-        "blob_codec": [b.codec for b in blobs],
-        "blob_chunk_count": [len(b.chunks) for b in blobs],
-        "blob_refs": [new.new_blob_refs[b.sha256] for b in blobs],
-        "chunk_sha256": chunk_sha,
-        "chunk_seq": chunk_seq,
-        "chunk_data": chunk_data,
-        "headers": Jsonb(new.headers),
-        "text_sha256": new.text_sha256,
-        "html_sha256": new.html_sha256,
-        "att_id": [a.attachment_id for a in attachments],
-        "att_position": [a.position for a in attachments],
-        "att_filename": [a.filename for a in attachments],
-        "att_mime_type": [a.mime_type for a in attachments],
-        "att_size": [a.size_bytes for a in attachments],
-        "att_sha256": [a.sha256 for a in attachments],
-        "att_disposition": [a.disposition for a in attachments],
-        "att_content_id": [a.content_id for a in attachments],
-        "_attachments": attachments,
-    }
+def _inserted_message(new: NewMessage, row: Inserted) -> Message:
+    return Message(
+        tenant_id=new.tenant_id,
+        storage_key=row.storage_key,
+        email_account_id=new.email_account_id,
+        campaign_id=new.campaign_id,
+        lead_id=new.lead_id,
+        direction=Direction(new.direction),
+        message_type=MessageType(new.message_type),
+        status=MessageStatus(new.status),
+        from_address=Address(new.from_email, new.from_name) if new.from_email else None,
+        to=_addresses(new.recipients.get("to")),
+        cc=_addresses(new.recipients.get("cc")),
+        bcc=_addresses(new.recipients.get("bcc")),
+        reply_to=_addresses(new.recipients.get("reply_to")),
+        subject=new.subject,
+        message_id_header=new.message_id_header,
+        in_reply_to=new.in_reply_to,
+        references=new.references,
+        thread_id=row.thread_id,
+        parent_storage_key=row.parent_storage_key,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        sent_at=new.sent_at,
+        expires_at=None,
+        archived_at=None,
+        raw_size_bytes=row.raw_size_bytes,
+        stored_size_bytes=row.stored_size_bytes,
+        content_hash=new.content_hash.hex(),
+        attachments=tuple(
+            Attachment(
+                id=a.attachment_id,
+                filename=a.filename,
+                mime_type=a.mime_type,
+                size_bytes=a.size_bytes or 0,
+                sha256=a.sha256.hex(),
+                disposition=a.disposition,
+                content_id=a.content_id,
+            )
+            for a in row.attachments
+        ),
+        labels=dict(new.labels),
+    )
 
 
 class MessageRepository:
     """Message rows, content, attachments and blob references, one transaction per write."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, writer: MessageWriter | None = None) -> None:
         self.db = db
+        self.writer = writer or MessageWriter(db)
 
     async def insert_message(self, new: NewMessage) -> tuple[Message, bool]:
         """Stores a message; returns (message, deduplicated).
@@ -230,95 +194,15 @@ class MessageRepository:
         same fingerprint) returns the stored message and writes nothing; a reuse with a
         different fingerprint raises AlreadyExists.
         """
-        try:
-            return await self._insert(new), False
-        except _Conflict:
-            pass
-        existing = await self._find_repeat(new)
-        if existing is None:
-            # The conflicting row vanished (deleted) between the two statements: try again once.
-            try:
-                return await self._insert(new), False
-            except _Conflict:
-                existing = await self._find_repeat(new)
-            if existing is None:
-                raise AlreadyExists(f"storage_key {new.storage_key!r} is already in use")
-        return existing, True
-
-    async def _insert(self, new: NewMessage) -> Message:
-        async with self.db.transaction(new.tenant_id, "insert_message") as conn:
-            existing = await self._reference_existing_blobs(conn, new)
-            params = _insert_params(new, existing)
-            attachments = params.pop("_attachments")
-            cur = await conn.execute(queries.INSERT_MESSAGE, params)
-            row = await cur.fetchone()
-            if row is None:
-                raise _Conflict
-            storage_key, thread_id, parent_key, created_at, updated_at = row
-        return Message(
-            tenant_id=new.tenant_id,
-            storage_key=storage_key,
-            email_account_id=new.email_account_id,
-            campaign_id=new.campaign_id,
-            lead_id=new.lead_id,
-            direction=Direction(new.direction),
-            message_type=MessageType(new.message_type),
-            status=MessageStatus(new.status),
-            from_address=Address(new.from_email, new.from_name) if new.from_email else None,
-            to=_addresses(new.recipients.get("to")),
-            cc=_addresses(new.recipients.get("cc")),
-            bcc=_addresses(new.recipients.get("bcc")),
-            reply_to=_addresses(new.recipients.get("reply_to")),
-            subject=new.subject,
-            message_id_header=new.message_id_header,
-            in_reply_to=new.in_reply_to,
-            references=new.references,
-            thread_id=thread_id,
-            parent_storage_key=parent_key,
-            created_at=created_at,
-            updated_at=updated_at,
-            sent_at=new.sent_at,
-            expires_at=None,
-            archived_at=None,
-            raw_size_bytes=params["raw_size_bytes"],
-            stored_size_bytes=params["stored_size_bytes"],
-            content_hash=new.content_hash.hex(),
-            attachments=tuple(
-                Attachment(
-                    id=a.attachment_id,
-                    filename=a.filename,
-                    mime_type=a.mime_type,
-                    size_bytes=a.size_bytes or 0,
-                    sha256=a.sha256.hex(),
-                    disposition=a.disposition,
-                    content_id=a.content_id,
-                )
-                for a in attachments
-            ),
-            labels=dict(new.labels),
-        )
-
-    async def _reference_existing_blobs(
-        self, conn: AsyncConn, new: NewMessage
-    ) -> dict[bytes, tuple[int, int]]:
-        if not new.existing_blob_refs:
-            return {}
-        shas = sorted(new.existing_blob_refs)
-        cur = await conn.execute(
-            queries.REFERENCE_EXISTING_BLOBS,
-            {
-                "tenant_id": new.tenant_id,
-                "sha256": shas,
-                "refs": [new.existing_blob_refs[s] for s in shas],
-            },
-        )
-        found = {bytes(sha): (size, stored) for sha, size, stored in await cur.fetchall()}
-        missing = [s.hex() for s in shas if s not in found]
-        if missing:
-            raise FailedPrecondition(
-                f"unknown blob_sha256 {', '.join(missing)}: upload it with UploadBlob first"
-            )
-        return found
+        for _ in range(2):
+            outcome = await self.writer.write(new)
+            if isinstance(outcome, Inserted):
+                return _inserted_message(new, outcome), False
+            existing = await self._find_repeat(new)
+            if existing is not None:
+                return existing, True
+            # The conflicting row vanished (deleted) between the two statements: try again.
+        raise AlreadyExists(f"storage_key {new.storage_key!r} is already in use")
 
     async def _find_repeat(self, new: NewMessage) -> Message | None:
         async with self.db.transaction(new.tenant_id, "find_repeat") as conn:

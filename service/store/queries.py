@@ -6,6 +6,18 @@ Row-level security already limits every statement to the transaction's tenant; t
 
 from __future__ import annotations
 
+import re
+
+
+def _compact(sql: str) -> str:
+    """The statement without comments and runs of whitespace.
+
+    psycopg caches the parsing of a statement's %(name)s placeholders only for statements up
+    to 4 KiB; the big write statement fits once its comments and indentation are gone.
+    """
+    return re.sub(r"\s+", " ", re.sub(r"--[^\n]*", "", sql)).strip()
+
+
 MESSAGE_COLUMNS = """
     m.tenant_id::text AS tenant_id, m.storage_key, m.email_account_id, m.campaign_id, m.lead_id,
     m.direction, m.message_type, m.status, m.from_email, m.from_name, m.recipients, m.subject,
@@ -22,67 +34,92 @@ WHERE blobs.tenant_id = %(tenant_id)s AND blobs.sha256 = u.sha256
 RETURNING blobs.sha256, blobs.size_bytes, blobs.stored_size_bytes
 """
 
-# One statement stores a whole message: the row, its new blobs (each stored once per tenant,
-# others gain a reference), their chunks, the content row and the attachment rows. When the
-# message row conflicts (same storage_key or request_id), nothing at all is written and no row
-# comes back.
-INSERT_MESSAGE = """
-WITH parent AS (
-    SELECT p.thread_id, p.storage_key
-    FROM email_messages p
-    WHERE p.tenant_id = %(tenant_id)s AND p.message_id_header <> ''
-      AND p.message_id_header = ANY(%(thread_refs)s::text[])
-    ORDER BY (p.message_id_header = %(in_reply_to)s) DESC, p.created_at DESC
-    LIMIT 1
+# One statement stores a batch of messages of one tenant: the message rows, their new blobs
+# (each stored once per tenant; blobs already there gain references), the chunks of blobs new to
+# the tenant, the content rows and the attachment rows. Row data travels as JSON recordsets (one
+# parameter each) and chunk bytes as one bytea[]: far cheaper to send than dozens of arrays.
+# A message whose row conflicts (same storage_key or request_id) writes nothing at all and is
+# absent from the result; every reference count only counts messages actually inserted.
+INSERT_MESSAGES = """
+WITH x AS (
+    SELECT * FROM jsonb_to_recordset(%(messages)s::jsonb) AS x(
+        ord int, storage_key text, request_id text, fingerprint text, email_account_id text,
+        campaign_id text, lead_id text, direction text, message_type text, status text,
+        from_email text, from_name text, to_email text, recipients jsonb, subject text,
+        message_id_header text, in_reply_to text, "references" jsonb, thread_refs jsonb,
+        new_thread_id text, labels jsonb, raw_size_bytes bigint, stored_size_bytes bigint,
+        content_hash text, attachment_count int, sent_at timestamptz, headers jsonb,
+        text_sha256 text, html_sha256 text)
+), bl AS (
+    SELECT * FROM jsonb_to_recordset(%(blobs)s::jsonb) AS u(
+        sha256 text, size_bytes bigint, stored_size_bytes bigint, codec text, chunk_count int,
+        first_chunk int)
 ), m AS (
     INSERT INTO email_messages (
         tenant_id, storage_key, request_id, request_fingerprint, email_account_id, campaign_id,
         lead_id, direction, message_type, status, from_email, from_name, to_email, recipients,
         subject, message_id_header, in_reply_to, "references", thread_id, parent_storage_key,
         labels, raw_size_bytes, stored_size_bytes, content_hash, attachment_count, sent_at)
-    SELECT %(tenant_id)s, %(storage_key)s, %(request_id)s, %(request_fingerprint)s,
-        %(email_account_id)s, %(campaign_id)s, %(lead_id)s, %(direction)s, %(message_type)s,
-        %(status)s, %(from_email)s, %(from_name)s, %(to_email)s, %(recipients)s, %(subject)s,
-        %(message_id_header)s, %(in_reply_to)s, %(references)s::text[],
-        coalesce((SELECT thread_id FROM parent), %(new_thread_id)s),
-        coalesce((SELECT storage_key FROM parent), ''),
-        %(labels)s, %(raw_size_bytes)s, %(stored_size_bytes)s, %(content_hash)s,
-        %(attachment_count)s, %(sent_at)s
+    SELECT %(tenant_id)s, x.storage_key, x.request_id, decode(x.fingerprint, 'hex'),
+        x.email_account_id, x.campaign_id, x.lead_id, x.direction, x.message_type, x.status,
+        x.from_email, x.from_name, x.to_email, x.recipients, x.subject, x.message_id_header,
+        x.in_reply_to, ARRAY(SELECT jsonb_array_elements_text(x."references")),
+        coalesce(p.thread_id, x.new_thread_id), coalesce(p.storage_key, ''), x.labels,
+        x.raw_size_bytes, x.stored_size_bytes, decode(x.content_hash, 'hex'),
+        x.attachment_count, x.sent_at
+    FROM x LEFT JOIN LATERAL (
+        -- The message this one answers, when the tenant has it: join its thread.
+        SELECT q.thread_id, q.storage_key
+        FROM email_messages q
+        WHERE q.tenant_id = %(tenant_id)s AND q.message_id_header <> ''
+          AND q.message_id_header IN (SELECT jsonb_array_elements_text(x.thread_refs))
+        ORDER BY (q.message_id_header = x.in_reply_to) DESC, q.created_at DESC
+        LIMIT 1
+    ) p ON true
+    ORDER BY x.ord
     ON CONFLICT DO NOTHING
     RETURNING storage_key, thread_id, parent_storage_key, created_at, updated_at
+), refs AS (
+    SELECT r.sha256, count(*) AS n
+    FROM jsonb_to_recordset(%(refs)s::jsonb) AS r(storage_key text, sha256 text)
+    JOIN m ON m.storage_key = r.storage_key
+    GROUP BY r.sha256
 ), b AS (
     INSERT INTO blobs (tenant_id, sha256, size_bytes, stored_size_bytes, codec, chunk_size,
                        chunk_count, refcount)
-    SELECT %(tenant_id)s, u.sha256, u.size_bytes, u.stored_size_bytes, u.codec, %(chunk_size)s,
-           u.chunk_count, u.refs
-    FROM m, unnest(%(blob_sha256)s::bytea[], %(blob_size)s::bigint[], %(blob_stored)s::bigint[],
-                   %(blob_codec)s::text[], %(blob_chunk_count)s::int[], %(blob_refs)s::bigint[])
-         AS u(sha256, size_bytes, stored_size_bytes, codec, chunk_count, refs)
+    SELECT %(tenant_id)s, decode(bl.sha256, 'hex'), bl.size_bytes, bl.stored_size_bytes,
+           bl.codec, %(chunk_size)s, bl.chunk_count, refs.n
+    FROM refs JOIN bl USING (sha256)
+    -- A fixed lock order: concurrent batches sharing blobs cannot deadlock on them.
+    ORDER BY bl.sha256
     ON CONFLICT (tenant_id, sha256) DO UPDATE
         SET refcount = blobs.refcount + excluded.refcount, last_unreferenced_at = NULL
     RETURNING sha256, (xmax = 0) AS inserted
 ), ch AS (
     INSERT INTO blob_chunks (tenant_id, sha256, seq, data)
-    SELECT %(tenant_id)s, c.sha256, c.seq, c.data
-    FROM unnest(%(chunk_sha256)s::bytea[], %(chunk_seq)s::int[], %(chunk_data)s::bytea[])
-         AS c(sha256, seq, data)
-    JOIN b ON b.sha256 = c.sha256 AND b.inserted
+    SELECT %(tenant_id)s, b.sha256, (c.ord - 1 - bl.first_chunk)::int, c.data
+    FROM b
+    JOIN bl ON decode(bl.sha256, 'hex') = b.sha256
+    JOIN unnest(%(chunks)s::bytea[]) WITH ORDINALITY AS c(data, ord)
+      ON c.ord - 1 >= bl.first_chunk AND c.ord - 1 < bl.first_chunk + bl.chunk_count
+    WHERE b.inserted
 ), c AS (
     INSERT INTO email_content (tenant_id, storage_key, headers, text_sha256, html_sha256)
-    SELECT %(tenant_id)s, m.storage_key, %(headers)s, %(text_sha256)s, %(html_sha256)s FROM m
+    SELECT %(tenant_id)s, m.storage_key, x.headers, decode(x.text_sha256, 'hex'),
+           decode(x.html_sha256, 'hex')
+    FROM m JOIN x USING (storage_key)
 ), a AS (
     INSERT INTO attachments (tenant_id, storage_key, attachment_id, position, filename, mime_type,
                              size_bytes, sha256, disposition, content_id, part_path)
-    SELECT %(tenant_id)s, m.storage_key, u.attachment_id, u.position, u.filename, u.mime_type,
-           u.size_bytes, u.sha256, u.disposition, u.content_id, ''
-    FROM m, unnest(%(att_id)s::text[], %(att_position)s::int[], %(att_filename)s::text[],
-                   %(att_mime_type)s::text[], %(att_size)s::bigint[], %(att_sha256)s::bytea[],
-                   %(att_disposition)s::text[], %(att_content_id)s::text[])
-         AS u(attachment_id, position, filename, mime_type, size_bytes, sha256, disposition,
-              content_id)
+    SELECT %(tenant_id)s, m.storage_key, at.attachment_id, at.position, at.filename,
+           at.mime_type, at.size_bytes, decode(at.sha256, 'hex'), at.disposition, at.content_id, ''
+    FROM m JOIN jsonb_to_recordset(%(attachments)s::jsonb) AS at(
+        storage_key text, attachment_id text, position int, filename text, mime_type text,
+        size_bytes bigint, sha256 text, disposition text, content_id text) USING (storage_key)
 )
 SELECT storage_key, thread_id, parent_storage_key, created_at, updated_at FROM m
 """
+INSERT_MESSAGES = _compact(INSERT_MESSAGES)
 
 SELECT_MESSAGE_BY_KEY = f"""
 SELECT {MESSAGE_COLUMNS} FROM email_messages m

@@ -37,9 +37,16 @@ async def test_store_message_span_tree(stub: pb_grpc.EmailStoreStub, tenant: str
     assert attributes["emailstore.storage_key"] == response.storage_key
     assert attributes["emailstore.raw_size_bytes"] == response.message.raw_size_bytes
     assert attributes["rpc.grpc.status_code"] == 0
+    # The write goes through group commit: a "write group" span under the RPC, linked to
+    # every RPC whose message it writes, with the database transaction inside it.
+    [group] = _by_name(spans, "write group")
+    assert group.parent is not None
+    assert group.parent.span_id == server.context.span_id
+    assert [link.context.span_id for link in group.links] == [server.context.span_id]
+    assert (group.attributes or {})["emailstore.group_size"] == 1
     [db] = _by_name(spans, "db insert_message")
     assert db.parent is not None
-    assert db.parent.span_id == server.context.span_id
+    assert db.parent.span_id == group.context.span_id
     assert db.kind.name == "CLIENT"
     for span in spans:
         for value in (span.attributes or {}).values():
