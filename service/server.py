@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EmailStore"].full_name
 _HEALTH_SERVICES = ("", SERVICE_NAME)
+# Answers SERVING for as long as the process serves at all, whatever the database does: the
+# name for a liveness probe (restarting a replica cannot fix a database outage).
+LIVENESS_SERVICE = "liveness"
 
 
 def _reflection_v1_handler(servicer: object) -> grpc.GenericRpcHandler:
@@ -111,6 +114,7 @@ class EmailStoreServer:
             raise OSError(f"cannot listen on {self.config.listen}")
         await server.start()
         self.server = server
+        await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         await self._set_serving(True)
         self._health_task = asyncio.create_task(self._watch_database(), name="health-watcher")
 

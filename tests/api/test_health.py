@@ -15,7 +15,7 @@ from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.config import Config
-from service.server import SERVICE_NAME, EmailStoreServer
+from service.server import LIVENESS_SERVICE, SERVICE_NAME, EmailStoreServer
 from service.store.embedded import EmbeddedPostgres
 from service.store.migrations import apply_migrations
 from tests.factories import store_request
@@ -66,6 +66,8 @@ async def test_health_follows_database_outage(own_postgres: EmbeddedPostgres, te
             await asyncio.to_thread(own_postgres.stop)
             for service in ("", SERVICE_NAME):
                 await _wait_for(health, service, NOT_SERVING)
+            # The process itself is alive: a liveness probe must not restart it.
+            await _wait_for(health, LIVENESS_SERVICE, SERVING)
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await stub.StoreMessage(store_request(tenant))
             assert info.value.code() == grpc.StatusCode.UNAVAILABLE
