@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the gRPC server (embedded PostgreSQL by default)")
     commands.add_parser("migrate", help="apply pending database migrations and exit")
+    commands.add_parser(
+        "gc", help="free unreferenced blobs past EMAILSTORE_BLOB_GRACE_S and expired uploads"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -39,7 +42,35 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             provider.shutdown()
         return 0
+    if args.command == "gc":
+        return asyncio.run(_gc(config))
     return _migrate(config)
+
+
+async def _gc(config: Config) -> int:
+    from service.core.blobs import BlobService
+    from service.store.blobs import BlobRepository
+    from service.store.database import Database
+    from service.store.embedded import EmbeddedPostgres
+
+    embedded = None
+    url = config.database_url
+    if not url:
+        embedded = EmbeddedPostgres(config.data_dir / "postgres")
+        url = await asyncio.to_thread(embedded.start)
+    db = Database(url, min_size=1, max_size=2, timeout_s=config.db_pool_timeout_s)
+    try:
+        await db.open()
+        result = await BlobService(config, BlobRepository(db)).collect_garbage()
+        print(
+            f"visited {result.tenants} tenant(s): freed {result.blobs} blob(s) and "
+            f"{result.uploads} expired upload(s), {result.freed_bytes:,} bytes"
+        )
+    finally:
+        await db.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+    return 0
 
 
 def _migrate(config: Config) -> int:

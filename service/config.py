@@ -63,6 +63,12 @@ class Config:
     """Largest header block (sum of names and values)."""
     max_subject_chars: int = 2000
     """Longest subject."""
+    blob_grace_s: float = 3600.0
+    """How long a blob nothing references is kept before the collector frees it."""
+    upload_ttl_s: float = 86400.0
+    """How long an unfinished upload can be resumed; then its bytes are freed."""
+    gc_interval_s: float = 60.0
+    """How often the server's background collector runs (0: never; use `emailstore gc`)."""
     shutdown_grace_s: float = 10.0
     """How long in-flight RPCs may run on after SIGTERM."""
     health_interval_s: float = 2.0
@@ -121,6 +127,9 @@ class Config:
                 self.max_grpc_message_bytes >= MIB,
                 "EMAILSTORE_MAX_GRPC_MESSAGE_BYTES must be >= 1 MiB",
             ),
+            (self.blob_grace_s >= 0, "EMAILSTORE_BLOB_GRACE_S must be >= 0"),
+            (self.upload_ttl_s > 0, "EMAILSTORE_UPLOAD_TTL_S must be > 0"),
+            (self.gc_interval_s >= 0, "EMAILSTORE_GC_INTERVAL_S must be >= 0"),
             (self.shutdown_grace_s >= 0, "EMAILSTORE_SHUTDOWN_GRACE_S must be >= 0"),
             (self.health_interval_s > 0, "EMAILSTORE_HEALTH_INTERVAL_S must be > 0"),
             (bool(self.message_id_domain), "EMAILSTORE_MESSAGE_ID_DOMAIN must not be empty"),

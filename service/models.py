@@ -197,7 +197,11 @@ class MessagePage:
 
 @dataclass(frozen=True)
 class StorageUsage:
-    """What a tenant stores; raw = stored + saved by dedup + saved by compression."""
+    """What a tenant stores; raw = stored + saved by dedup + saved by compression.
+
+    pending_gc_bytes: stored bytes nothing references any more, freed by the collector once
+    the grace period has passed.
+    """
 
     message_count: int
     attachment_count: int
@@ -205,6 +209,7 @@ class StorageUsage:
     raw_bytes: int
     unique_bytes: int
     stored_bytes: int
+    pending_gc_bytes: int = 0
 
     @property
     def saved_by_dedup_bytes(self) -> int:
@@ -215,3 +220,46 @@ class StorageUsage:
     def saved_by_compression_bytes(self) -> int:
         """Bytes saved by zstd on the unique content."""
         return self.unique_bytes - self.stored_bytes
+
+
+@dataclass(frozen=True)
+class UploadPart:
+    """One request of an UploadBlob stream."""
+
+    tenant_id: str = ""
+    upload_id: str = ""
+    sha256: str = ""
+    size_bytes: int = 0
+    mime_type: str = ""
+    write_offset: int = 0
+    data: bytes = b""
+    finish_write: bool = False
+
+
+@dataclass(frozen=True)
+class StoredBlobInfo:
+    """A blob as the API reports it."""
+
+    sha256: str
+    size_bytes: int
+    stored_size_bytes: int
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    """How far an upload got."""
+
+    committed_size: int
+    complete: bool
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    """Which bytes to read: an attachment of a message, or a blob by digest, and a range."""
+
+    tenant_id: str
+    storage_key: str = ""
+    attachment_id: str = ""
+    blob_sha256: str = ""
+    read_offset: int = 0
+    read_limit: int = 0

@@ -23,8 +23,10 @@ from service.api.reflection import DocumentedReflectionServicer
 from service.api.servicer import EmailStoreServicer
 from service.api.status import ErrorsAndTracingInterceptor
 from service.config import Config
+from service.core.blobs import BlobService
 from service.core.messages import MessageService
 from service.core.page_tokens import PageTokens
+from service.store.blobs import BlobRepository
 from service.store.database import Database
 from service.store.embedded import EmbeddedPostgres
 from service.store.messages import MessageRepository
@@ -71,6 +73,7 @@ class EmailStoreServer:
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._health_task: asyncio.Task[None] | None = None
+        self._gc_task: asyncio.Task[None] | None = None
         self._serving = False
 
     async def start(self) -> None:
@@ -98,7 +101,8 @@ class EmailStoreServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        pb_grpc.add_EmailStoreServicer_to_server(EmailStoreServicer(messages), server)
+        self.blobs = BlobService(self.config, BlobRepository(self.db))
+        pb_grpc.add_EmailStoreServicer_to_server(EmailStoreServicer(messages, self.blobs), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection_names = (
             SERVICE_NAME,
@@ -117,6 +121,8 @@ class EmailStoreServer:
         await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         await self._set_serving(True)
         self._health_task = asyncio.create_task(self._watch_database(), name="health-watcher")
+        if self.config.gc_interval_s > 0:
+            self._gc_task = asyncio.create_task(self._collect_garbage(), name="blob-collector")
 
     async def _set_serving(self, serving: bool) -> None:
         status = (
@@ -146,6 +152,14 @@ class EmailStoreServer:
                 await self.db.refresh_pool()
             await self._set_serving(ok)
 
+    async def _collect_garbage(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.gc_interval_s)
+            try:
+                await self.blobs.collect_garbage()
+            except Exception:  # the next pass tries again; the database may just be down
+                log.warning("garbage collection pass failed", exc_info=True)
+
     async def wait(self) -> None:
         """Returns when the gRPC server has stopped."""
         if self.server is not None:
@@ -154,10 +168,11 @@ class EmailStoreServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """Stops in order: NOT_SERVING, stop accepting, drain in-flight RPCs, close the pool."""
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
-        if self._health_task is not None:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+        for task in (self._health_task, self._gc_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.health.enter_graceful_shutdown()
         if self.server is not None:
             await self.server.stop(grace)

@@ -146,6 +146,20 @@ def store_request(r: pb.StoreMessageRequest) -> models.StoreMessageInput:
     )
 
 
+def upload_part(r: pb.UploadBlobRequest) -> models.UploadPart:
+    """One UploadBlobRequest as a model."""
+    return models.UploadPart(
+        tenant_id=r.tenant_id,
+        upload_id=r.upload_id,
+        sha256=r.sha256,
+        size_bytes=r.size_bytes,
+        mime_type=r.mime_type,
+        write_offset=r.write_offset,
+        data=r.data,
+        finish_write=r.finish_write,
+    )
+
+
 def list_request(r: pb.ListMessagesRequest) -> models.ListMessagesInput:
     """A ListMessagesRequest as a model."""
     statuses = []
@@ -253,4 +267,5 @@ def storage_usage(u: models.StorageUsage) -> pb.StorageUsage:
         stored_bytes=u.stored_bytes,
         saved_by_dedup_bytes=u.saved_by_dedup_bytes,
         saved_by_compression_bytes=u.saved_by_compression_bytes,
+        pending_gc_bytes=u.pending_gc_bytes,
     )

@@ -15,8 +15,10 @@ from opentelemetry import trace
 
 from service.api import convert
 from service.api.status import to_rpc_status
+from service.core.blobs import BlobService
 from service.core.messages import MessageService
 from service.errors import EmailStoreError, Unimplemented
+from service.models import DownloadRequest, UploadPart
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,54 @@ def _not_yet(rpc: str) -> Unimplemented:
 class EmailStoreServicer(pb_grpc.EmailStoreServicer):
     """Implements emailstore.v1.EmailStore over the use cases in service.core."""
 
-    def __init__(self, messages: MessageService) -> None:
+    def __init__(self, messages: MessageService, blobs: BlobService) -> None:
         self.messages = messages
+        self.blobs = blobs
+
+    async def UploadBlob(
+        self, request_iterator: AsyncIterator[pb.UploadBlobRequest], context: Context
+    ) -> pb.Blob:
+        async def parts() -> AsyncIterator[UploadPart]:
+            async for request in request_iterator:
+                yield convert.upload_part(request)
+
+        blob = await self.blobs.upload(parts())
+        return pb.Blob(
+            sha256=blob.sha256, size_bytes=blob.size_bytes, stored_size_bytes=blob.stored_size_bytes
+        )
+
+    async def QueryUpload(
+        self, request: pb.QueryUploadRequest, context: Context
+    ) -> pb.QueryUploadResponse:
+        _tenant_attribute(request.tenant_id)
+        status = await self.blobs.query_upload(request.tenant_id, request.upload_id)
+        return pb.QueryUploadResponse(
+            committed_size=status.committed_size, complete=status.complete
+        )
+
+    async def FindMissingBlobs(
+        self, request: pb.FindMissingBlobsRequest, context: Context
+    ) -> pb.FindMissingBlobsResponse:
+        _tenant_attribute(request.tenant_id)
+        missing = await self.blobs.find_missing(request.tenant_id, list(request.sha256))
+        return pb.FindMissingBlobsResponse(missing_sha256=missing)
+
+    async def DownloadAttachment(
+        self, request: pb.DownloadAttachmentRequest, context: Context
+    ) -> AsyncIterator[pb.DownloadChunk]:
+        _tenant_attribute(request.tenant_id)
+        pieces = await self.blobs.download(
+            DownloadRequest(
+                tenant_id=request.tenant_id,
+                storage_key=request.storage_key,
+                attachment_id=request.attachment_id,
+                blob_sha256=request.blob_sha256,
+                read_offset=request.read_offset,
+                read_limit=request.read_limit,
+            )
+        )
+        async for piece in pieces:
+            yield pb.DownloadChunk(data=piece)
 
     async def StoreMessage(
         self, request: pb.StoreMessageRequest, context: Context
@@ -131,25 +179,12 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
     async def IngestRawMessage(self, request_iterator: Any, context: Context) -> Any:
         raise _not_yet("IngestRawMessage")
 
-    async def UploadBlob(self, request_iterator: Any, context: Context) -> Any:
-        raise _not_yet("UploadBlob")
-
-    async def QueryUpload(self, request: Any, context: Context) -> Any:
-        raise _not_yet("QueryUpload")
-
-    async def FindMissingBlobs(self, request: Any, context: Context) -> Any:
-        raise _not_yet("FindMissingBlobs")
-
     async def UpdateMessageStatus(self, request: Any, context: Context) -> Any:
         raise _not_yet("UpdateMessageStatus")
 
     async def GetRawMessage(self, request: Any, context: Context) -> Any:
         raise _not_yet("GetRawMessage")
         yield  # an async generator, as a server-streaming handler must be
-
-    async def DownloadAttachment(self, request: Any, context: Context) -> Any:
-        raise _not_yet("DownloadAttachment")
-        yield
 
     async def SearchMessages(self, request: Any, context: Context) -> Any:
         raise _not_yet("SearchMessages")

@@ -59,6 +59,11 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return decompressor
 
 
+def compress_chunk(data: bytes, level: int) -> bytes:
+    """zstd of one chunk, with this thread's compressor for the level."""
+    return _compressor(level).compress(data)
+
+
 def split_chunks(data: bytes, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """Yields consecutive slices of at most chunk_size bytes (none for empty data)."""
     view = memoryview(data)

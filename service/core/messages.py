@@ -381,9 +381,8 @@ class MessageService:
         """Deletes a message; blobs nothing else references are freed."""
         tenant = validation.tenant_id(tenant_id)
         key = validation.storage_key(storage_key)
-        freed = await self.repository.delete_message(tenant, key)
-        span = trace.get_current_span()
-        span.set_attribute("emailstore.freed_bytes", freed)
+        unreferenced = await self.repository.delete_message(tenant, key)
+        trace.get_current_span().set_attribute("emailstore.unreferenced_blobs", unreferenced)
 
     async def storage_usage(self, tenant_id: str) -> StorageUsage:
         """Counts and bytes stored for a tenant."""

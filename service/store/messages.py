@@ -360,7 +360,10 @@ class MessageRepository:
         return [_message(r, attachments.get(r.storage_key, [])) for r in rows]
 
     async def delete_message(self, tenant_id: str, storage_key: str) -> int:
-        """Deletes a message; frees blobs left without references. Returns bytes freed."""
+        """Deletes a message; returns how many blobs it left without references.
+
+        Those blobs are freed by the collector after EMAILSTORE_BLOB_GRACE_S.
+        """
         params = {"tenant_id": tenant_id, "storage_key": storage_key}
         async with self.db.transaction(tenant_id, "delete_message") as conn:
             cur = await conn.execute(queries.DELETE_MESSAGE, params)
@@ -368,13 +371,9 @@ class MessageRepository:
             deleted, unreferenced = row if row is not None else (0, [])
             if not deleted:
                 raise NotFound(f"message {storage_key!r} not found")
-            if not unreferenced:
-                return 0
-            cur = await conn.execute(
-                queries.FREE_UNREFERENCED_BLOBS,
-                {"tenant_id": tenant_id, "sha256": [bytes(s) for s in unreferenced]},
-            )
-            return sum(stored for (stored,) in await cur.fetchall())
+            if unreferenced:
+                await conn.execute(queries.MARK_GC_PENDING, {"tenant_id": tenant_id})
+            return len(unreferenced)
 
     async def storage_usage(self, tenant_id: str) -> StorageUsage:
         """Counts and byte totals of a tenant."""

@@ -30,7 +30,7 @@ MESSAGE_COLUMNS = """
 REFERENCE_EXISTING_BLOBS = """
 UPDATE blobs SET refcount = blobs.refcount + u.refs, last_unreferenced_at = NULL
 FROM unnest(%(sha256)s::bytea[], %(refs)s::bigint[]) AS u(sha256, refs)
-WHERE blobs.tenant_id = %(tenant_id)s AND blobs.sha256 = u.sha256
+WHERE blobs.tenant_id = %(tenant_id)s AND blobs.sha256 = u.sha256 AND blobs.state = 'ready'
 RETURNING blobs.sha256, blobs.size_bytes, blobs.stored_size_bytes
 """
 
@@ -181,20 +181,174 @@ SELECT (SELECT count(*) FROM m) AS deleted,
 FROM released
 """
 
-# Frees blobs nothing references any more (their chunks go with them by cascade).
-FREE_UNREFERENCED_BLOBS = """
-DELETE FROM blobs
-WHERE tenant_id = %(tenant_id)s AND sha256 = ANY(%(sha256)s::bytea[]) AND refcount = 0
-RETURNING stored_size_bytes
-"""
 
 STORAGE_USAGE = """
 SELECT
     (SELECT count(*) FROM email_messages WHERE tenant_id = %(tenant_id)s) AS message_count,
     (SELECT count(*) FROM attachments WHERE tenant_id = %(tenant_id)s) AS attachment_count,
-    count(*) AS blob_count,
+    count(*) FILTER (WHERE refcount > 0) AS blob_count,
     coalesce(sum(size_bytes * refcount), 0)::bigint AS raw_bytes,
-    coalesce(sum(size_bytes), 0)::bigint AS unique_bytes,
-    coalesce(sum(stored_size_bytes), 0)::bigint AS stored_bytes
-FROM blobs WHERE tenant_id = %(tenant_id)s AND refcount > 0
+    coalesce(sum(size_bytes) FILTER (WHERE refcount > 0), 0)::bigint AS unique_bytes,
+    coalesce(sum(stored_size_bytes) FILTER (WHERE refcount > 0), 0)::bigint AS stored_bytes,
+    coalesce(sum(stored_size_bytes) FILTER (WHERE refcount = 0), 0)::bigint AS pending_gc_bytes
+FROM blobs WHERE tenant_id = %(tenant_id)s AND state = 'ready'
 """
+
+# ------------------------------------------------------------------ blobs and uploads
+
+FIND_READY_BLOBS = """
+SELECT sha256 FROM blobs
+WHERE tenant_id = %(tenant_id)s AND sha256 = ANY(%(sha256)s::bytea[]) AND state = 'ready'
+"""
+
+SELECT_READY_BLOB = """
+SELECT sha256, size_bytes, stored_size_bytes, codec, chunk_size FROM blobs
+WHERE tenant_id = %(tenant_id)s AND sha256 = %(sha256)s AND state = 'ready'
+"""
+
+SELECT_ATTACHMENT_BLOB = """
+SELECT b.sha256, b.size_bytes, b.stored_size_bytes, b.codec, b.chunk_size
+FROM attachments a JOIN blobs b ON b.tenant_id = a.tenant_id AND b.sha256 = a.sha256
+WHERE a.tenant_id = %(tenant_id)s AND a.storage_key = %(storage_key)s
+  AND a.attachment_id = %(attachment_id)s
+"""
+
+SELECT_CHUNK_RANGE = """
+SELECT seq, data FROM blob_chunks
+WHERE tenant_id = %(tenant_id)s AND sha256 = %(sha256)s AND seq BETWEEN %(first)s AND %(last)s
+ORDER BY seq
+"""
+
+# Marks a tenant as possibly holding garbage. DO UPDATE (not DO NOTHING) takes the row lock, so a
+# collector deciding whether to forget the tenant waits for this transaction to finish first.
+MARK_GC_PENDING = """
+INSERT INTO gc_pending (tenant_id) VALUES (%(tenant_id)s)
+ON CONFLICT (tenant_id) DO UPDATE SET since = least(gc_pending.since, excluded.since)
+"""
+
+OPEN_UPLOAD = """
+WITH s AS (
+    INSERT INTO upload_sessions (tenant_id, upload_id, staging_sha256, expected_sha256,
+                                 expected_size, mime_type, expires_at)
+    VALUES (%(tenant_id)s, %(upload_id)s, %(staging_sha256)s, %(expected_sha256)s,
+            %(expected_size)s, %(mime_type)s, now() + make_interval(secs => %(ttl_s)s))
+    ON CONFLICT (tenant_id, upload_id) DO NOTHING
+    RETURNING 1
+)
+INSERT INTO blobs (tenant_id, sha256, size_bytes, stored_size_bytes, codec, chunk_size,
+                   chunk_count, refcount, state)
+SELECT %(tenant_id)s, %(staging_sha256)s, 0, 0, 'none', %(chunk_size)s, 0, 0, 'staging' FROM s
+ON CONFLICT (tenant_id, sha256) DO NOTHING
+"""
+
+SELECT_UPLOAD = """
+SELECT upload_id::text AS upload_id, staging_sha256, expected_sha256, expected_size, mime_type,
+       codec, committed_size, chunk_count, sha256, size_bytes, stored_size_bytes, complete
+FROM upload_sessions
+WHERE tenant_id = %(tenant_id)s AND upload_id = %(upload_id)s AND expires_at > now()
+"""
+
+# Advances an upload only from the size this writer saw: two streams writing one upload at
+# once cannot both commit the same range.
+ADVANCE_UPLOAD = """
+UPDATE upload_sessions
+SET committed_size = %(committed_size)s, chunk_count = chunk_count + %(chunks)s,
+    codec = coalesce(codec, %(codec)s), updated_at = now(),
+    expires_at = now() + make_interval(secs => %(ttl_s)s)
+WHERE tenant_id = %(tenant_id)s AND upload_id = %(upload_id)s
+  AND committed_size = %(previous_size)s AND NOT complete
+RETURNING committed_size
+"""
+
+INSERT_STAGED_CHUNKS = """
+INSERT INTO blob_chunks (tenant_id, sha256, seq, data)
+SELECT %(tenant_id)s, %(staging_sha256)s, %(first_seq)s + c.ord - 1, c.data
+FROM unnest(%(chunks)s::bytea[]) WITH ORDINALITY AS c(data, ord)
+"""
+
+SELECT_STAGED_CHUNKS = """
+SELECT seq, data FROM blob_chunks
+WHERE tenant_id = %(tenant_id)s AND sha256 = %(staging_sha256)s AND seq BETWEEN %(first)s AND %(last)s
+ORDER BY seq
+"""
+
+# A finished upload whose bytes are new becomes a ready blob with no references yet: it waits
+# out the grace period (time for a StoreMessage to reference it) before the collector frees it.
+PROMOTE_UPLOAD_BLOB = """
+INSERT INTO blobs (tenant_id, sha256, size_bytes, stored_size_bytes, codec, chunk_size,
+                   chunk_count, refcount, last_unreferenced_at, state)
+VALUES (%(tenant_id)s, %(sha256)s, %(size_bytes)s, %(stored_size_bytes)s, %(codec)s,
+        %(chunk_size)s, %(chunk_count)s, 0, now(), 'ready')
+ON CONFLICT (tenant_id, sha256) DO NOTHING
+RETURNING sha256
+"""
+
+REKEY_STAGED_CHUNKS = """
+UPDATE blob_chunks SET sha256 = %(sha256)s
+WHERE tenant_id = %(tenant_id)s AND sha256 = %(staging_sha256)s
+"""
+
+DROP_STAGING_BLOB = """
+DELETE FROM blobs
+WHERE tenant_id = %(tenant_id)s AND sha256 = %(staging_sha256)s AND state = 'staging'
+"""
+
+COMPLETE_UPLOAD = """
+UPDATE upload_sessions
+SET complete = true, sha256 = %(sha256)s, size_bytes = %(size_bytes)s,
+    stored_size_bytes = %(stored_size_bytes)s, committed_size = %(size_bytes)s, updated_at = now()
+WHERE tenant_id = %(tenant_id)s AND upload_id = %(upload_id)s
+"""
+
+COMPLETE_UPLOAD_KNOWN = """
+INSERT INTO upload_sessions (tenant_id, upload_id, staging_sha256, expected_sha256,
+                             expected_size, mime_type, committed_size, sha256, size_bytes,
+                             stored_size_bytes, complete, expires_at)
+VALUES (%(tenant_id)s, %(upload_id)s, %(staging_sha256)s, %(sha256)s, %(size_bytes)s,
+        %(mime_type)s, %(size_bytes)s, %(sha256)s, %(size_bytes)s, %(stored_size_bytes)s, true,
+        now() + make_interval(secs => %(ttl_s)s))
+ON CONFLICT (tenant_id, upload_id) DO NOTHING
+"""
+
+DISCARD_UPLOAD = """
+WITH s AS (
+    DELETE FROM upload_sessions
+    WHERE tenant_id = %(tenant_id)s AND upload_id = %(upload_id)s AND NOT complete
+    RETURNING staging_sha256
+)
+DELETE FROM blobs b USING s
+WHERE b.tenant_id = %(tenant_id)s AND b.sha256 = s.staging_sha256 AND b.state = 'staging'
+"""
+
+# ----------------------------------------------------------------- garbage collection
+
+GC_TENANTS = "SELECT tenant_id::text FROM gc_pending ORDER BY since LIMIT %(limit)s"
+
+LOCK_GC_PENDING = "SELECT 1 FROM gc_pending WHERE tenant_id = %(tenant_id)s FOR UPDATE"
+
+EXPIRE_UPLOADS = """
+WITH s AS (
+    DELETE FROM upload_sessions
+    WHERE tenant_id = %(tenant_id)s AND expires_at <= now()
+    RETURNING staging_sha256, complete
+)
+DELETE FROM blobs b USING s
+WHERE b.tenant_id = %(tenant_id)s AND b.sha256 = s.staging_sha256 AND b.state = 'staging'
+RETURNING b.stored_size_bytes
+"""
+
+# Only blobs with no reference left and past the grace period; the row lock and the re-check
+# of refcount make a concurrent store that references the blob win.
+COLLECT_BLOBS = """
+DELETE FROM blobs
+WHERE tenant_id = %(tenant_id)s AND refcount = 0 AND state = 'ready'
+  AND last_unreferenced_at <= now() - make_interval(secs => %(grace_s)s)
+RETURNING stored_size_bytes
+"""
+
+GC_REMAINING = """
+SELECT EXISTS (SELECT 1 FROM blobs WHERE tenant_id = %(tenant_id)s AND refcount = 0)
+    OR EXISTS (SELECT 1 FROM upload_sessions WHERE tenant_id = %(tenant_id)s)
+"""
+
+FORGET_GC_PENDING = "DELETE FROM gc_pending WHERE tenant_id = %(tenant_id)s"

@@ -147,3 +147,17 @@ async def test_bad_configuration_exits_with_a_clear_message() -> None:
     _, err = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 2
     assert b"EMAILSTORE_ZSTD_LEVEL" in err
+
+
+async def test_gc_command(database_url: str) -> None:
+    """`emailstore gc` runs one collection pass on the configured database and reports it."""
+    process = await asyncio.create_subprocess_exec(
+        EMAILSTORE,
+        "gc",
+        env={**os.environ, "EMAILSTORE_DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, out.decode()
+    assert b"visited 0 tenant(s)" in out

@@ -247,12 +247,8 @@ async def test_usage_reports_dedup_and_compression(stub: Stub, tenant: str) -> N
     "rpc",
     [
         "IngestRawMessage",
-        "UploadBlob",
-        "QueryUpload",
-        "FindMissingBlobs",
         "UpdateMessageStatus",
         "GetRawMessage",
-        "DownloadAttachment",
         "SearchMessages",
         "GetThread",
         "ListMessageEvents",

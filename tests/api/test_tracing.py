@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
@@ -58,5 +60,11 @@ async def test_failed_rpc_span_records_status(stub: pb_grpc.EmailStoreStub) -> N
     SPANS.clear()
     with pytest.raises(grpc.aio.AioRpcError):
         await stub.StoreMessage(store_request("bad-tenant"))
-    [server] = _by_name(SPANS.get_finished_spans(), "emailstore.v1.EmailStore/StoreMessage")
+    # The status reaches the client as the server unwinds: wait for the span to end.
+    for _ in range(200):
+        spans = _by_name(SPANS.get_finished_spans(), "emailstore.v1.EmailStore/StoreMessage")
+        if spans:
+            break
+        await asyncio.sleep(0.01)
+    [server] = spans
     assert (server.attributes or {})["rpc.grpc.status_code"] == 3  # INVALID_ARGUMENT

@@ -13,6 +13,7 @@ import pytest
 from service import models
 from service.core.messages import MessageService
 from service.errors import AlreadyExists, FailedPrecondition, NotFound
+from service.store.blobs import BlobRepository
 from tests.factories import HTML, store_input
 
 
@@ -127,8 +128,16 @@ async def test_delete_frees_unshared_blobs_and_keeps_shared_ones(
     await messages.delete_message(tenant, second.message.storage_key)
     usage = await messages.storage_usage(tenant)
     assert (usage.message_count, usage.blob_count, usage.stored_bytes) == (0, 0, 0)
+    assert usage.pending_gc_bytes > 0
+    # Within the grace period the collector keeps the bytes; after it, they are freed.
+    repository = BlobRepository(messages.repository.db)
+    assert (await repository.collect(grace_s=3600)).blobs == 0
+    assert (await repository.collect(grace_s=0)).blobs == 3
+    assert (await messages.storage_usage(tenant)).pending_gc_bytes == 0
     for table in ("blobs", "blob_chunks", "email_content", "attachments", "email_messages"):
         assert _count(database_url, table) == 0, table
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM gc_pending").fetchone() == (0,)
 
 
 async def test_delete_unknown_message_is_not_found(messages: MessageService, tenant: str) -> None:

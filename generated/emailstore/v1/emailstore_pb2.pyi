@@ -1707,6 +1707,7 @@ class StorageUsage(_message.Message):
     STORED_BYTES_FIELD_NUMBER: _builtins.int
     SAVED_BY_DEDUP_BYTES_FIELD_NUMBER: _builtins.int
     SAVED_BY_COMPRESSION_BYTES_FIELD_NUMBER: _builtins.int
+    PENDING_GC_BYTES_FIELD_NUMBER: _builtins.int
     message_count: _builtins.int
     """Messages stored."""
     attachment_count: _builtins.int
@@ -1725,6 +1726,10 @@ class StorageUsage(_message.Message):
     """raw_bytes - unique_bytes."""
     saved_by_compression_bytes: _builtins.int
     """unique_bytes - stored_bytes."""
+    pending_gc_bytes: _builtins.int
+    """Stored bytes no message references any more (deleted messages, uploads never
+    referenced), freed by the collector after EMAILSTORE_BLOB_GRACE_S. Not in stored_bytes.
+    """
     def __init__(
         self,
         *,
@@ -1736,10 +1741,11 @@ class StorageUsage(_message.Message):
         stored_bytes: _builtins.int = ...,
         saved_by_dedup_bytes: _builtins.int = ...,
         saved_by_compression_bytes: _builtins.int = ...,
+        pending_gc_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment_count", b"attachment_count", "blob_count", b"blob_count", "message_count", b"message_count", "raw_bytes", b"raw_bytes", "saved_by_compression_bytes", b"saved_by_compression_bytes", "saved_by_dedup_bytes", b"saved_by_dedup_bytes", "stored_bytes", b"stored_bytes", "unique_bytes", b"unique_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment_count", b"attachment_count", "blob_count", b"blob_count", "message_count", b"message_count", "pending_gc_bytes", b"pending_gc_bytes", "raw_bytes", b"raw_bytes", "saved_by_compression_bytes", b"saved_by_compression_bytes", "saved_by_dedup_bytes", b"saved_by_dedup_bytes", "stored_bytes", b"stored_bytes", "unique_bytes", b"unique_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

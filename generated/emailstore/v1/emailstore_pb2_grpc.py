@@ -199,6 +199,15 @@ class EmailStoreServicer:
 
     def UploadBlob(self, request_iterator, context):
         """Resumable upload of one attachment's bytes (ByteStream Write semantics).
+        Every request's write_offset must equal the bytes received so far (a gap
+        is OUT_OF_RANGE, re-sent committed bytes FAILED_PRECONDITION). Whole
+        256 KiB chunks are committed durably as they arrive: after a broken
+        stream, QueryUpload says where to resume. finish_write checks the size
+        and SHA-256 (INVALID_ARGUMENT on mismatch, nothing kept). Passing
+        EMAILSTORE_MAX_ATTACHMENT_BYTES is RESOURCE_EXHAUSTED at once. Bytes the
+        tenant already has are stored once; a declared sha256 the tenant has
+        completes at once. A blob no message references is freed after
+        EMAILSTORE_BLOB_GRACE_S.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -252,7 +261,9 @@ class EmailStoreServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DownloadAttachment(self, request, context):
-        """Streams an attachment's bytes, or a byte range of them.
+        """Streams an attachment's bytes, or a byte range of them (ByteStream Read
+        semantics), in pieces of at most 256 KiB. read_offset < 0 or past the
+        size is OUT_OF_RANGE; another tenant's blob is NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -65,7 +65,17 @@ class EmailStoreStub:
     bytes in `chunk` requests. The original bytes are kept byte-exact.
     """
     UploadBlob: _grpc.StreamUnaryMultiCallable[_emailstore_pb2.UploadBlobRequest, _emailstore_pb2.Blob]
-    """Resumable upload of one attachment's bytes (ByteStream Write semantics)."""
+    """Resumable upload of one attachment's bytes (ByteStream Write semantics).
+    Every request's write_offset must equal the bytes received so far (a gap
+    is OUT_OF_RANGE, re-sent committed bytes FAILED_PRECONDITION). Whole
+    256 KiB chunks are committed durably as they arrive: after a broken
+    stream, QueryUpload says where to resume. finish_write checks the size
+    and SHA-256 (INVALID_ARGUMENT on mismatch, nothing kept). Passing
+    EMAILSTORE_MAX_ATTACHMENT_BYTES is RESOURCE_EXHAUSTED at once. Bytes the
+    tenant already has are stored once; a declared sha256 the tenant has
+    completes at once. A blob no message references is freed after
+    EMAILSTORE_BLOB_GRACE_S.
+    """
     QueryUpload: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.QueryUploadRequest, _emailstore_pb2.QueryUploadResponse]
     """How many bytes of an upload are committed, to resume after a failure."""
     FindMissingBlobs: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.FindMissingBlobsRequest, _emailstore_pb2.FindMissingBlobsResponse]
@@ -87,7 +97,10 @@ class EmailStoreStub:
     a well-formed rendering for structured ones.
     """
     DownloadAttachment: _grpc.UnaryStreamMultiCallable[_emailstore_pb2.DownloadAttachmentRequest, _emailstore_pb2.DownloadChunk]
-    """Streams an attachment's bytes, or a byte range of them."""
+    """Streams an attachment's bytes, or a byte range of them (ByteStream Read
+    semantics), in pieces of at most 256 KiB. read_offset < 0 or past the
+    size is OUT_OF_RANGE; another tenant's blob is NOT_FOUND.
+    """
     ListMessages: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.ListMessagesRequest, _emailstore_pb2.ListMessagesResponse]
     """Lists a tenant's messages, newest first, in METADATA view."""
     SearchMessages: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.SearchMessagesRequest, _emailstore_pb2.ListMessagesResponse]
@@ -148,7 +161,17 @@ class EmailStoreAsyncStub(EmailStoreStub):
     bytes in `chunk` requests. The original bytes are kept byte-exact.
     """
     UploadBlob: _aio.StreamUnaryMultiCallable[_emailstore_pb2.UploadBlobRequest, _emailstore_pb2.Blob]  # type: ignore[assignment]
-    """Resumable upload of one attachment's bytes (ByteStream Write semantics)."""
+    """Resumable upload of one attachment's bytes (ByteStream Write semantics).
+    Every request's write_offset must equal the bytes received so far (a gap
+    is OUT_OF_RANGE, re-sent committed bytes FAILED_PRECONDITION). Whole
+    256 KiB chunks are committed durably as they arrive: after a broken
+    stream, QueryUpload says where to resume. finish_write checks the size
+    and SHA-256 (INVALID_ARGUMENT on mismatch, nothing kept). Passing
+    EMAILSTORE_MAX_ATTACHMENT_BYTES is RESOURCE_EXHAUSTED at once. Bytes the
+    tenant already has are stored once; a declared sha256 the tenant has
+    completes at once. A blob no message references is freed after
+    EMAILSTORE_BLOB_GRACE_S.
+    """
     QueryUpload: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.QueryUploadRequest, _emailstore_pb2.QueryUploadResponse]  # type: ignore[assignment]
     """How many bytes of an upload are committed, to resume after a failure."""
     FindMissingBlobs: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.FindMissingBlobsRequest, _emailstore_pb2.FindMissingBlobsResponse]  # type: ignore[assignment]
@@ -170,7 +193,10 @@ class EmailStoreAsyncStub(EmailStoreStub):
     a well-formed rendering for structured ones.
     """
     DownloadAttachment: _aio.UnaryStreamMultiCallable[_emailstore_pb2.DownloadAttachmentRequest, _emailstore_pb2.DownloadChunk]  # type: ignore[assignment]
-    """Streams an attachment's bytes, or a byte range of them."""
+    """Streams an attachment's bytes, or a byte range of them (ByteStream Read
+    semantics), in pieces of at most 256 KiB. read_offset < 0 or past the
+    size is OUT_OF_RANGE; another tenant's blob is NOT_FOUND.
+    """
     ListMessages: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.ListMessagesRequest, _emailstore_pb2.ListMessagesResponse]  # type: ignore[assignment]
     """Lists a tenant's messages, newest first, in METADATA view."""
     SearchMessages: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.SearchMessagesRequest, _emailstore_pb2.ListMessagesResponse]  # type: ignore[assignment]
@@ -252,7 +278,17 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_emailstore_pb2.UploadBlobRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.Blob, _abc.Awaitable[_emailstore_pb2.Blob]]:
-        """Resumable upload of one attachment's bytes (ByteStream Write semantics)."""
+        """Resumable upload of one attachment's bytes (ByteStream Write semantics).
+        Every request's write_offset must equal the bytes received so far (a gap
+        is OUT_OF_RANGE, re-sent committed bytes FAILED_PRECONDITION). Whole
+        256 KiB chunks are committed durably as they arrive: after a broken
+        stream, QueryUpload says where to resume. finish_write checks the size
+        and SHA-256 (INVALID_ARGUMENT on mismatch, nothing kept). Passing
+        EMAILSTORE_MAX_ATTACHMENT_BYTES is RESOURCE_EXHAUSTED at once. Bytes the
+        tenant already has are stored once; a declared sha256 the tenant has
+        completes at once. A blob no message references is freed after
+        EMAILSTORE_BLOB_GRACE_S.
+        """
 
     @_abc_1.abstractmethod
     def QueryUpload(
@@ -316,7 +352,10 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.DownloadAttachmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_emailstore_pb2.DownloadChunk], _abc.AsyncIterator[_emailstore_pb2.DownloadChunk]]:
-        """Streams an attachment's bytes, or a byte range of them."""
+        """Streams an attachment's bytes, or a byte range of them (ByteStream Read
+        semantics), in pieces of at most 256 KiB. read_offset < 0 or past the
+        size is OUT_OF_RANGE; another tenant's blob is NOT_FOUND.
+        """
 
     @_abc_1.abstractmethod
     def ListMessages(

@@ -1,0 +1,390 @@
+"""Blob use cases: resumable upload, digest lookup, ranged download, garbage collection."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from opentelemetry import trace
+
+from service.codec.blobs import CHUNK_SIZE, CODEC_NONE, CODEC_ZSTD, compress_chunk, decode_chunk
+from service.config import Config
+from service.core import validation
+from service.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    ResourceExhausted,
+)
+from service.models import DownloadRequest, StoredBlobInfo, UploadPart, UploadStatus
+from service.store.blobs import BlobInfo, BlobRepository, GcResult, UploadSession
+
+# Chunks read per database round trip while downloading: memory per stream stays at a few
+# chunks whatever the blob's size.
+READ_AHEAD_CHUNKS = 4
+MAX_DIGESTS_PER_CALL = 10_000
+# Running SHA-256 states of uploads in progress, so a resume in this process need not re-read
+# what it already hashed. Bounded: a forgotten state only costs a re-read on finish.
+_MAX_HASH_STATES = 10_000
+
+
+def _invalid(field: str, description: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"{field} {description}", violations=[FieldViolation(field, description)]
+    )
+
+
+def _digest(value: str, field: str) -> bytes:
+    digest = value.strip().lower()
+    if not validation.SHA256_RE.match(digest):
+        raise _invalid(field, "must be 64 hex characters (SHA-256)")
+    return bytes.fromhex(digest)
+
+
+def _upload_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError):
+        raise _invalid("upload_id", "must be a UUID chosen by the client") from None
+
+
+def _staging_key(tenant_id: str, upload_id: str) -> bytes:
+    # A digest no content can have (it would take a SHA-256 preimage): the key under which the
+    # upload's chunks wait until the real digest is known.
+    return hashlib.sha256(f"emailstore-upload:{tenant_id}:{upload_id}".encode()).digest()
+
+
+def _info(blob: BlobInfo) -> StoredBlobInfo:
+    return StoredBlobInfo(blob.sha256.hex(), blob.size_bytes, blob.stored_size_bytes)
+
+
+class _HashStates:
+    """SHA-256 states of uploads in progress, keyed by (tenant, upload), with their position."""
+
+    def __init__(self) -> None:
+        self._states: OrderedDict[tuple[str, str], tuple[Any, int]] = OrderedDict()
+
+    def take(self, key: tuple[str, str], position: int) -> Any | None:
+        state = self._states.pop(key, None)
+        if state is None or state[1] != position:
+            return None
+        return state[0]
+
+    def keep(self, key: tuple[str, str], hasher: Any, position: int) -> None:
+        self._states[key] = (hasher, position)
+        self._states.move_to_end(key)
+        while len(self._states) > _MAX_HASH_STATES:
+            self._states.popitem(last=False)
+
+
+class BlobService:
+    """Uploads, downloads and the lifetime of blobs."""
+
+    def __init__(self, config: Config, repository: BlobRepository) -> None:
+        self.config = config
+        self.repository = repository
+        self._hashes = _HashStates()
+
+    # --------------------------------------------------------------- lookups
+
+    async def find_missing(self, tenant_id: str, digests: list[str]) -> list[str]:
+        """The digests (in the order given, without repeats) the tenant does not have."""
+        tenant = validation.tenant_id(tenant_id)
+        if len(digests) > MAX_DIGESTS_PER_CALL:
+            raise _invalid("sha256", f"at most {MAX_DIGESTS_PER_CALL} digests per call")
+        wanted: dict[bytes, str] = {}
+        for i, value in enumerate(digests):
+            wanted.setdefault(_digest(value, f"sha256[{i}]"), value.strip().lower())
+        have = await self.repository.find_ready(tenant, list(wanted)) if wanted else set()
+        return [hex_ for digest, hex_ in wanted.items() if digest not in have]
+
+    async def query_upload(self, tenant_id: str, upload_id: str) -> UploadStatus:
+        """The committed size of an upload (where to resume), and whether it is complete."""
+        tenant = validation.tenant_id(tenant_id)
+        session = await self.repository.upload(tenant, _upload_id(upload_id))
+        if session is None:
+            raise NotFound(f"upload {upload_id} not found (never started, or expired)")
+        return UploadStatus(session.committed_size, session.complete)
+
+    # ---------------------------------------------------------------- upload
+
+    async def upload(self, parts: AsyncIterator[UploadPart]) -> StoredBlobInfo:
+        """Receives an upload stream; returns the stored blob once finish_write arrives."""
+        first = await anext(parts, None)
+        if first is None:
+            raise InvalidArgument("the upload stream carried no request")
+        tenant = validation.tenant_id(first.tenant_id)
+        upload_id = _upload_id(first.upload_id)
+        expected_sha = _digest(first.sha256, "sha256") if first.sha256 else None
+        if first.size_bytes < 0:
+            raise _invalid("size_bytes", "must not be negative")
+        limit = self.config.max_attachment_bytes
+        if first.size_bytes > limit:
+            raise ResourceExhausted(
+                f"size_bytes {first.size_bytes:,} is over the attachment limit of {limit:,} "
+                "(EMAILSTORE_MAX_ATTACHMENT_BYTES)"
+            )
+        expected_size = first.size_bytes or None
+        mime_type = first.mime_type.lower()
+        if mime_type and not validation.MIME_TYPE_RE.match(mime_type):
+            raise _invalid("mime_type", "must be type/subtype, e.g. application/pdf")
+        span = trace.get_current_span()
+        span.set_attribute("emailstore.tenant_id", tenant)
+        span.set_attribute("emailstore.upload_id", upload_id)
+        staging = _staging_key(tenant, upload_id)
+        ttl = self.config.upload_ttl_s
+
+        if expected_sha is not None:
+            known = await self.repository.blob(tenant, expected_sha)
+            if known is not None:
+                if expected_size is not None and expected_size != known.size_bytes:
+                    raise _invalid("size_bytes", "does not match the size of that sha256")
+                # The tenant has these bytes: done, without reading the rest of the stream.
+                await self.repository.complete_known(
+                    tenant, upload_id, staging, known, mime_type, ttl
+                )
+                span.set_attribute("emailstore.deduplicated", True)
+                return _info(known)
+
+        session = await self.repository.open_upload(
+            tenant, upload_id, staging, expected_sha, expected_size, mime_type, ttl
+        )
+        if (expected_sha is not None and session.expected_sha256 not in (None, expected_sha)) or (
+            expected_size is not None and session.expected_size not in (None, expected_size)
+        ):
+            raise FailedPrecondition(
+                f"upload {upload_id} was started with a different sha256 or size_bytes"
+            )
+        if session.complete and session.sha256 is not None:
+            blob = await self.repository.blob(tenant, session.sha256)
+            if blob is not None:
+                return _info(blob)
+        try:
+            return await self._receive(tenant, upload_id, session, first, parts, expected_sha)
+        except (ResourceExhausted, InvalidArgument):
+            # Over the limit or not the promised bytes: nothing of the upload is kept.
+            await self.repository.discard_upload(tenant, upload_id)
+            self._hashes.take((tenant, upload_id), -1)
+            raise
+
+    async def _receive(
+        self,
+        tenant: str,
+        upload_id: str,
+        session: UploadSession,
+        first: UploadPart,
+        parts: AsyncIterator[UploadPart],
+        expected_sha: bytes | None,
+    ) -> StoredBlobInfo:
+        key = (tenant, upload_id)
+        committed = session.committed_size
+        codec = session.codec
+        hasher = self._hashes.take(key, committed)
+        if hasher is None and committed == 0:
+            hasher = hashlib.sha256()
+        buffer = bytearray()
+        limit = self.config.max_attachment_bytes
+        expected_size = session.expected_size
+        part: UploadPart | None = first
+        while part is not None:
+            if part.tenant_id and part.tenant_id != first.tenant_id:
+                raise _invalid("tenant_id", "must not change within an upload stream")
+            if part.upload_id and part.upload_id != first.upload_id:
+                raise _invalid("upload_id", "must not change within an upload stream")
+            received = committed + len(buffer)
+            if part.write_offset != received:
+                message = (
+                    f"write_offset {part.write_offset:,} does not follow the {received:,} bytes "
+                    f"received; {committed:,} are committed, resume there"
+                )
+                if part.write_offset > received:
+                    raise OutOfRange(message)
+                raise FailedPrecondition(message)
+            end = received + len(part.data)
+            if end > limit:
+                raise ResourceExhausted(
+                    f"upload passed the attachment limit of {limit:,} bytes "
+                    "(EMAILSTORE_MAX_ATTACHMENT_BYTES)"
+                )
+            if expected_size is not None and end > expected_size:
+                raise _invalid("data", f"is longer than the declared size_bytes {expected_size:,}")
+            buffer += part.data
+            full = len(buffer) // CHUNK_SIZE * CHUNK_SIZE
+            if part.finish_write:
+                full = len(buffer)
+            if full:
+                raw = bytes(buffer[:full])
+                del buffer[:full]
+                codec = await self._commit(tenant, session, committed, raw, codec, hasher)
+                committed += len(raw)
+                if hasher is not None:
+                    self._hashes.keep(key, hasher, committed)
+            if part.finish_write:
+                return await self._finish(tenant, session, committed, codec, hasher, expected_sha)
+            part = await anext(parts, None)
+        raise FailedPrecondition(
+            f"the stream ended before finish_write; {committed:,} bytes are committed: resume "
+            "at that write_offset (QueryUpload tells it too)"
+        )
+
+    async def _commit(
+        self,
+        tenant: str,
+        session: UploadSession,
+        committed: int,
+        raw: bytes,
+        codec: str | None,
+        hasher: Any | None,
+    ) -> str:
+        """Compresses and hashes (in a thread: both release the GIL), then commits durably."""
+
+        def encode() -> tuple[str, list[bytes]]:
+            if hasher is not None:
+                hasher.update(raw)
+            pieces = [raw[i : i + CHUNK_SIZE] for i in range(0, len(raw), CHUNK_SIZE)]
+            chosen = codec
+            stored: list[bytes] = []
+            for piece in pieces:
+                if chosen is None:
+                    # The first chunk decides for the whole upload: files are of one kind, and
+                    # incompressible ones (PDF, JPEG, ZIP) are then not compressed in vain.
+                    squeezed = compress_chunk(piece, self.config.zstd_level)
+                    chosen = CODEC_ZSTD if len(squeezed) <= len(piece) * 0.97 else CODEC_NONE
+                    stored.append(squeezed if chosen == CODEC_ZSTD else piece)
+                elif chosen == CODEC_ZSTD:
+                    stored.append(compress_chunk(piece, self.config.zstd_level))
+                else:
+                    stored.append(piece)
+            return chosen or CODEC_NONE, stored
+
+        chosen, stored = await asyncio.to_thread(encode) if len(raw) > 64 * 1024 else encode()
+        first_seq = committed // CHUNK_SIZE
+        await self.repository.commit_chunks(
+            tenant,
+            session,
+            committed,
+            first_seq,
+            stored,
+            committed + len(raw),
+            chosen,
+            self.config.upload_ttl_s,
+        )
+        return chosen
+
+    async def _finish(
+        self,
+        tenant: str,
+        session: UploadSession,
+        size: int,
+        codec: str | None,
+        hasher: Any | None,
+        expected_sha: bytes | None,
+    ) -> StoredBlobInfo:
+        key = (tenant, session.upload_id)
+        self._hashes.take(key, -1)
+        chunk_count = -(-size // CHUNK_SIZE)
+        stored_size, digest = await self._measure(tenant, session, chunk_count, codec, hasher)
+        expected_size = session.expected_size
+        if expected_size is not None and expected_size != size:
+            raise _invalid("size_bytes", f"declared {expected_size:,} but {size:,} bytes arrived")
+        wanted = expected_sha or session.expected_sha256
+        if wanted is not None and wanted != digest:
+            raise _invalid(
+                "sha256", f"declared {wanted.hex()} but the bytes hash to {digest.hex()}"
+            )
+        blob = await self.repository.finish_upload(
+            tenant, session, digest, size, stored_size, codec or CODEC_NONE, chunk_count
+        )
+        trace.get_current_span().set_attribute("emailstore.size_bytes", size)
+        return _info(blob)
+
+    async def _measure(
+        self,
+        tenant: str,
+        session: UploadSession,
+        chunk_count: int,
+        codec: str | None,
+        hasher: Any | None,
+    ) -> tuple[int, bytes]:
+        """Stored size and SHA-256 of the staged chunks (re-reading them only when the running
+        hash was lost: the upload resumed in another process)."""
+        stored_size = 0
+        rehash = hashlib.sha256() if hasher is None else None
+        for first in range(0, chunk_count, READ_AHEAD_CHUNKS):
+            last = min(first + READ_AHEAD_CHUNKS, chunk_count) - 1
+            chunks = await self.repository.read_chunks(
+                tenant, session.staging_sha256, first, last, staging=True
+            )
+            for chunk in chunks:
+                stored_size += len(chunk)
+                if rehash is not None:
+                    rehash.update(decode_chunk(codec or CODEC_NONE, chunk))
+        final = hasher if hasher is not None else rehash
+        if final is None:  # one of the two is always set; this keeps the type checker informed
+            raise RuntimeError("no hash state")
+        return stored_size, final.digest()
+
+    # -------------------------------------------------------------- download
+
+    async def download(self, request: DownloadRequest) -> AsyncIterator[bytes]:
+        """The requested byte range, in pieces of at most one chunk, read a few chunks at a time."""
+        tenant = validation.tenant_id(request.tenant_id)
+        by_digest = bool(request.blob_sha256)
+        by_attachment = bool(request.storage_key or request.attachment_id)
+        if by_digest == by_attachment:
+            raise _invalid(
+                "blob_sha256", "give either blob_sha256, or storage_key and attachment_id"
+            )
+        if by_digest:
+            blob = await self.repository.blob(tenant, _digest(request.blob_sha256, "blob_sha256"))
+            what = f"blob {request.blob_sha256}"
+        else:
+            validation.storage_key(request.storage_key)
+            if not request.attachment_id:
+                raise _invalid("attachment_id", "is required with storage_key")
+            blob = await self.repository.attachment_blob(
+                tenant, request.storage_key, request.attachment_id
+            )
+            what = f"attachment {request.attachment_id!r} of message {request.storage_key!r}"
+        if blob is None:
+            raise NotFound(f"{what} not found")
+        if request.read_limit < 0:
+            raise _invalid("read_limit", "must not be negative")
+        if request.read_offset < 0 or request.read_offset > blob.size_bytes:
+            raise OutOfRange(
+                f"read_offset {request.read_offset:,} is outside the {blob.size_bytes:,} bytes"
+            )
+        end = blob.size_bytes
+        if request.read_limit:
+            end = min(end, request.read_offset + request.read_limit)
+        span = trace.get_current_span()
+        span.set_attribute("emailstore.read_bytes", end - request.read_offset)
+        return self._read(tenant, blob, request.read_offset, end)
+
+    async def _read(
+        self, tenant: str, blob: BlobInfo, start: int, end: int
+    ) -> AsyncIterator[bytes]:
+        if start >= end:
+            return
+        size = blob.chunk_size
+        first, last = start // size, (end - 1) // size
+        for group in range(first, last + 1, READ_AHEAD_CHUNKS):
+            group_last = min(group + READ_AHEAD_CHUNKS - 1, last)
+            stored = await self.repository.read_chunks(tenant, blob.sha256, group, group_last)
+            for seq, chunk in enumerate(stored, start=group):
+                data = decode_chunk(blob.codec, chunk)
+                lo = max(start - seq * size, 0)
+                hi = min(end - seq * size, len(data))
+                yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
+
+    # ---------------------------------------------------------------- lifetime
+
+    async def collect_garbage(self) -> GcResult:
+        """One collection pass with the configured grace period."""
+        return await self.repository.collect(self.config.blob_grace_s)

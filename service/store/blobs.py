@@ -1,0 +1,291 @@
+"""Blob repository: digests, ranged chunk reads, resumable upload sessions, garbage collection."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from psycopg.rows import class_row
+
+from service.codec.blobs import CHUNK_SIZE
+from service.errors import FailedPrecondition, NotFound
+from service.store import queries
+from service.store.database import Database, translate_errors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """A ready blob: digest, sizes, codec and chunk size."""
+
+    sha256: bytes
+    size_bytes: int
+    stored_size_bytes: int
+    codec: str
+    chunk_size: int
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """An upload as recorded: what was promised, and how far it got."""
+
+    upload_id: str
+    staging_sha256: bytes
+    expected_sha256: bytes | None
+    expected_size: int | None
+    mime_type: str
+    codec: str | None
+    committed_size: int
+    chunk_count: int
+    sha256: bytes | None
+    size_bytes: int | None
+    stored_size_bytes: int | None
+    complete: bool
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """What one collection pass freed."""
+
+    tenants: int
+    blobs: int
+    uploads: int
+    freed_bytes: int
+
+
+class BlobRepository:
+    """SQL for blobs and uploads; every call is one short tenant-scoped transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def find_ready(self, tenant_id: str, digests: list[bytes]) -> set[bytes]:
+        """Which of the digests the tenant has, ready to reference."""
+        async with self.db.transaction(tenant_id, "find_blobs") as conn:
+            cur = await conn.execute(
+                queries.FIND_READY_BLOBS, {"tenant_id": tenant_id, "sha256": digests}
+            )
+            return {bytes(row[0]) for row in await cur.fetchall()}
+
+    async def blob(self, tenant_id: str, sha256: bytes) -> BlobInfo | None:
+        """A ready blob of the tenant, or None."""
+        async with self.db.transaction(tenant_id, "get_blob") as conn:
+            cur = conn.cursor(row_factory=class_row(BlobInfo))
+            await cur.execute(queries.SELECT_READY_BLOB, {"tenant_id": tenant_id, "sha256": sha256})
+            return await cur.fetchone()
+
+    async def attachment_blob(
+        self, tenant_id: str, storage_key: str, attachment_id: str
+    ) -> BlobInfo | None:
+        """The blob holding an attachment of a message, or None."""
+        async with self.db.transaction(tenant_id, "get_attachment_blob") as conn:
+            cur = conn.cursor(row_factory=class_row(BlobInfo))
+            await cur.execute(
+                queries.SELECT_ATTACHMENT_BLOB,
+                {
+                    "tenant_id": tenant_id,
+                    "storage_key": storage_key,
+                    "attachment_id": attachment_id,
+                },
+            )
+            return await cur.fetchone()
+
+    async def read_chunks(
+        self, tenant_id: str, sha256: bytes, first: int, last: int, *, staging: bool = False
+    ) -> list[bytes]:
+        """Stored chunks first..last (inclusive) of a blob, in order; raises if any is missing."""
+        query = queries.SELECT_STAGED_CHUNKS if staging else queries.SELECT_CHUNK_RANGE
+        key = "staging_sha256" if staging else "sha256"
+        async with self.db.transaction(tenant_id, "read_chunks") as conn:
+            cur = await conn.execute(
+                query, {"tenant_id": tenant_id, key: sha256, "first": first, "last": last}
+            )
+            rows = await cur.fetchall()
+        if [seq for seq, _ in rows] != list(range(first, last + 1)):
+            raise NotFound("the blob was deleted while it was being read")
+        return [bytes(data) for _, data in rows]
+
+    # ------------------------------------------------------------------ uploads
+
+    async def open_upload(
+        self,
+        tenant_id: str,
+        upload_id: str,
+        staging_sha256: bytes,
+        expected_sha256: bytes | None,
+        expected_size: int | None,
+        mime_type: str,
+        ttl_s: float,
+    ) -> UploadSession:
+        """The upload's session, created (with its staging blob) when new."""
+        params = {
+            "tenant_id": tenant_id,
+            "upload_id": upload_id,
+            "staging_sha256": staging_sha256,
+            "expected_sha256": expected_sha256,
+            "expected_size": expected_size,
+            "mime_type": mime_type,
+            "ttl_s": ttl_s,
+            "chunk_size": CHUNK_SIZE,
+        }
+        async with self.db.transaction(tenant_id, "open_upload") as conn:
+            await conn.execute(queries.OPEN_UPLOAD, params)
+            await conn.execute(queries.MARK_GC_PENDING, {"tenant_id": tenant_id})
+            cur = conn.cursor(row_factory=class_row(UploadSession))
+            await cur.execute(queries.SELECT_UPLOAD, params)
+            session = await cur.fetchone()
+        if session is None:  # expired between the insert and the select
+            raise FailedPrecondition(f"upload {upload_id} has expired; start a new upload_id")
+        return session
+
+    async def upload(self, tenant_id: str, upload_id: str) -> UploadSession | None:
+        """The upload's session, or None when unknown or expired."""
+        async with self.db.transaction(tenant_id, "get_upload") as conn:
+            cur = conn.cursor(row_factory=class_row(UploadSession))
+            await cur.execute(
+                queries.SELECT_UPLOAD, {"tenant_id": tenant_id, "upload_id": upload_id}
+            )
+            return await cur.fetchone()
+
+    async def commit_chunks(
+        self,
+        tenant_id: str,
+        session: UploadSession,
+        previous_size: int,
+        first_seq: int,
+        chunks: list[bytes],
+        new_size: int,
+        codec: str,
+        ttl_s: float,
+    ) -> None:
+        """Durably appends stored chunks to an upload and advances its committed size."""
+        async with self.db.transaction(tenant_id, "commit_upload_chunks") as conn:
+            cur = await conn.execute(
+                queries.ADVANCE_UPLOAD,
+                {
+                    "tenant_id": tenant_id,
+                    "upload_id": session.upload_id,
+                    "committed_size": new_size,
+                    "previous_size": previous_size,
+                    "chunks": len(chunks),
+                    "codec": codec,
+                    "ttl_s": ttl_s,
+                },
+            )
+            if await cur.fetchone() is None:
+                raise FailedPrecondition(
+                    f"upload {session.upload_id} changed meanwhile (another stream is writing "
+                    "it, or it finished or expired); ask QueryUpload where to resume"
+                )
+            if chunks:
+                await conn.execute(
+                    queries.INSERT_STAGED_CHUNKS,
+                    {
+                        "tenant_id": tenant_id,
+                        "staging_sha256": session.staging_sha256,
+                        "first_seq": first_seq,
+                        "chunks": chunks,
+                    },
+                )
+
+    async def finish_upload(
+        self,
+        tenant_id: str,
+        session: UploadSession,
+        sha256: bytes,
+        size_bytes: int,
+        stored_size_bytes: int,
+        codec: str,
+        chunk_count: int,
+    ) -> BlobInfo:
+        """Turns the staged chunks into the tenant's blob (or drops them: already stored)."""
+        params = {
+            "tenant_id": tenant_id,
+            "upload_id": session.upload_id,
+            "staging_sha256": session.staging_sha256,
+            "sha256": sha256,
+            "size_bytes": size_bytes,
+            "stored_size_bytes": stored_size_bytes,
+            "codec": codec,
+            "chunk_size": CHUNK_SIZE,
+            "chunk_count": chunk_count,
+        }
+        async with self.db.transaction(tenant_id, "finish_upload") as conn:
+            cur = await conn.execute(queries.PROMOTE_UPLOAD_BLOB, params)
+            if await cur.fetchone() is not None:
+                await conn.execute(queries.REKEY_STAGED_CHUNKS, params)
+                await conn.execute(queries.MARK_GC_PENDING, {"tenant_id": tenant_id})
+            await conn.execute(queries.DROP_STAGING_BLOB, params)
+            blob_cur = conn.cursor(row_factory=class_row(BlobInfo))
+            await blob_cur.execute(queries.SELECT_READY_BLOB, params)
+            blob = await blob_cur.fetchone()
+            if blob is None:
+                raise NotFound("the uploaded blob disappeared while finishing")
+            await conn.execute(
+                queries.COMPLETE_UPLOAD, params | {"stored_size_bytes": blob.stored_size_bytes}
+            )
+        return blob
+
+    async def complete_known(
+        self,
+        tenant_id: str,
+        upload_id: str,
+        staging_sha256: bytes,
+        blob: BlobInfo,
+        mime_type: str,
+        ttl_s: float,
+    ) -> None:
+        """Records an upload answered from a blob the tenant already had."""
+        async with self.db.transaction(tenant_id, "complete_known_upload") as conn:
+            await conn.execute(
+                queries.COMPLETE_UPLOAD_KNOWN,
+                {
+                    "tenant_id": tenant_id,
+                    "upload_id": upload_id,
+                    "staging_sha256": staging_sha256,
+                    "sha256": blob.sha256,
+                    "size_bytes": blob.size_bytes,
+                    "stored_size_bytes": blob.stored_size_bytes,
+                    "mime_type": mime_type,
+                    "ttl_s": ttl_s,
+                },
+            )
+
+    async def discard_upload(self, tenant_id: str, upload_id: str) -> None:
+        """Forgets an unfinished upload and frees what it staged."""
+        async with self.db.transaction(tenant_id, "discard_upload") as conn:
+            await conn.execute(
+                queries.DISCARD_UPLOAD, {"tenant_id": tenant_id, "upload_id": upload_id}
+            )
+
+    # ------------------------------------------------------- garbage collection
+
+    async def collect(self, grace_s: float, tenant_limit: int = 1000) -> GcResult:
+        """Frees unreferenced blobs past the grace period and expired uploads, for every tenant
+        that may have some."""
+        async with translate_errors(), self.db.pool.connection() as conn:
+            cur = await conn.execute(queries.GC_TENANTS, {"limit": tenant_limit})
+            tenants = [row[0] for row in await cur.fetchall()]
+            await conn.commit()
+        blobs = uploads = freed = 0
+        for tenant_id in tenants:
+            params = {"tenant_id": tenant_id, "grace_s": grace_s}
+            async with self.db.transaction(tenant_id, "collect_garbage") as conn:
+                await conn.execute(queries.LOCK_GC_PENDING, params)
+                cur = await conn.execute(queries.EXPIRE_UPLOADS, params)
+                staged = [row[0] for row in await cur.fetchall()]
+                cur = await conn.execute(queries.COLLECT_BLOBS, params)
+                collected = [row[0] for row in await cur.fetchall()]
+                cur = await conn.execute(queries.GC_REMAINING, params)
+                row = await cur.fetchone()
+                if row is not None and not row[0]:
+                    await conn.execute(queries.FORGET_GC_PENDING, params)
+            uploads += len(staged)
+            blobs += len(collected)
+            freed += sum(staged) + sum(collected)
+        if blobs or uploads:
+            log.info(
+                "garbage collection freed %d blobs, %d uploads, %d bytes", blobs, uploads, freed
+            )
+        return GcResult(tenants=len(tenants), blobs=blobs, uploads=uploads, freed_bytes=freed)

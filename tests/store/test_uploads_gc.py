@@ -1,0 +1,197 @@
+"""Resumable uploads and garbage collection, through the use cases, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import uuid
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service import models
+from service.codec.blobs import CHUNK_SIZE
+from service.config import Config
+from service.core.blobs import BlobService
+from service.core.messages import MessageService
+from service.errors import FailedPrecondition, NotFound
+from service.models import UploadPart
+from service.store.blobs import BlobRepository
+from service.store.database import Database
+from tests.factories import store_input
+
+
+async def _parts(
+    tenant: str, upload_id: str, data: bytes, start: int, stop: int, piece: int, finish: bool
+) -> AsyncIterator[UploadPart]:
+    offsets = list(range(start, stop, piece)) or [start]
+    for i, offset in enumerate(offsets):
+        yield UploadPart(
+            tenant_id=tenant,
+            upload_id=upload_id,
+            write_offset=offset,
+            data=data[offset : min(offset + piece, stop)],
+            finish_write=finish and i == len(offsets) - 1,
+        )
+
+
+def _blobs(db: Database, config: Config) -> BlobService:
+    return BlobService(config, BlobRepository(db))
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    size=st.integers(min_value=0, max_value=3 * CHUNK_SIZE + 100),
+    cuts=st.lists(st.floats(min_value=0, max_value=1), max_size=4),
+    piece=st.sampled_from([1000, 64 * 1024, CHUNK_SIZE, 300_000]),
+    new_process=st.booleans(),
+)
+async def test_resume_at_random_offsets(
+    db: Database, config: Config, size: int, cuts: list[float], piece: int, new_process: bool
+) -> None:
+    """Streams broken at random points resume from QueryUpload; the committed size never goes
+    down; the finished blob is exactly the bytes, whether or not the process changed."""
+    tenant = str(uuid.uuid4())
+    upload_id = str(uuid.uuid4())
+    data = random.Random(size).randbytes(size)
+    service = _blobs(db, config)
+    committed = 0
+    for cut in sorted(cuts):
+        stop = max(committed, int(size * cut))
+        with pytest.raises(FailedPrecondition):
+            await service.upload(_parts(tenant, upload_id, data, committed, stop, piece, False))
+        status = await service.query_upload(tenant, upload_id)
+        assert status.committed_size >= committed
+        assert status.committed_size % CHUNK_SIZE == 0
+        committed = status.committed_size
+        if new_process:
+            service = _blobs(db, config)  # a fresh process has no running hash
+    blob = await service.upload(_parts(tenant, upload_id, data, committed, size, piece, True))
+    assert blob.sha256 == hashlib.sha256(data).hexdigest()
+    assert blob.size_bytes == size
+    pieces = [
+        p
+        async for p in await service.download(
+            models.DownloadRequest(tenant_id=tenant, blob_sha256=blob.sha256)
+        )
+    ]
+    assert b"".join(pieces) == data
+
+
+async def test_unreferenced_upload_is_collected_after_grace(
+    db: Database, config: Config, tenant: str, database_url: str
+) -> None:
+    """An upload nobody references survives inside the grace period and is freed after it."""
+    service = _blobs(db, config)
+    data = b"deck" * 100_000
+    blob = await service.upload(
+        _parts(tenant, str(uuid.uuid4()), data, 0, len(data), CHUNK_SIZE, True)
+    )
+    repository = BlobRepository(db)
+    assert (await repository.collect(grace_s=3600)).blobs == 0
+    assert await service.find_missing(tenant, [blob.sha256]) == []
+    result = await repository.collect(grace_s=0)
+    assert result.blobs == 1
+    assert result.freed_bytes > 0
+    assert await service.find_missing(tenant, [blob.sha256]) == [blob.sha256]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM blob_chunks").fetchone() == (0,)
+
+
+async def test_referenced_blob_is_never_collected(
+    db: Database, config: Config, messages: MessageService, tenant: str
+) -> None:
+    """A blob a message references stays, whatever the grace; deleting the message frees it."""
+    service = _blobs(db, config)
+    data = b"pdf!" * 50_000
+    blob = await service.upload(
+        _parts(tenant, str(uuid.uuid4()), data, 0, len(data), CHUNK_SIZE, True)
+    )
+    stored = await messages.store_message(
+        store_input(
+            tenant, attachments=(models.AttachmentInput(filename="d.pdf", blob_sha256=blob.sha256),)
+        )
+    )
+    repository = BlobRepository(db)
+    assert (await repository.collect(grace_s=0)).blobs == 0
+    assert await service.find_missing(tenant, [blob.sha256]) == []
+    await messages.delete_message(tenant, stored.message.storage_key)
+    assert (await repository.collect(grace_s=0)).blobs == 3  # the deck and both bodies
+
+
+async def test_gc_racing_stores_never_loses_a_referenced_blob(
+    db: Database, config: Config, messages: MessageService, tenant: str
+) -> None:
+    """The collector runs flat out (grace 0) while messages reference an unreferenced blob:
+    every store either fails cleanly (blob already gone) or keeps a downloadable attachment."""
+    service = _blobs(db, config)
+    data = b"shared deck " * 30_000
+    blob = await service.upload(
+        _parts(tenant, str(uuid.uuid4()), data, 0, len(data), CHUNK_SIZE, True)
+    )
+    repository = BlobRepository(db)
+    stop = asyncio.Event()
+
+    async def collect() -> None:
+        while not stop.is_set():
+            await repository.collect(grace_s=0)
+            await asyncio.sleep(0)
+
+    async def store(i: int) -> str | None:
+        try:
+            result = await messages.store_message(
+                store_input(
+                    tenant,
+                    text_body=f"m{i}",
+                    attachments=(
+                        models.AttachmentInput(filename="d.pdf", blob_sha256=blob.sha256),
+                    ),
+                )
+            )
+        except FailedPrecondition:
+            return None
+        return result.message.storage_key
+
+    collector = asyncio.create_task(collect())
+    keys = await asyncio.gather(*(store(i) for i in range(40)))
+    stop.set()
+    await collector
+    stored = [k for k in keys if k is not None]
+    for key in stored:
+        pieces = [
+            p
+            async for p in await service.download(
+                models.DownloadRequest(tenant_id=tenant, storage_key=key, attachment_id="1")
+            )
+        ]
+        assert b"".join(pieces) == data
+    await repository.collect(grace_s=0)
+    if stored:
+        assert await service.find_missing(tenant, [blob.sha256]) == []
+
+
+async def test_expired_upload_is_forgotten_and_freed(
+    db: Database, config: Config, tenant: str, database_url: str
+) -> None:
+    """Past EMAILSTORE_UPLOAD_TTL_S an unfinished upload is NOT_FOUND and its bytes are freed."""
+    service = _blobs(db, config)
+    upload_id = str(uuid.uuid4())
+    data = bytes(3 * CHUNK_SIZE)
+    with pytest.raises(FailedPrecondition):
+        await service.upload(_parts(tenant, upload_id, data, 0, len(data), CHUNK_SIZE, False))
+    assert (await service.query_upload(tenant, upload_id)).committed_size == len(data)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE upload_sessions SET expires_at = now() - interval '1 second'")
+    with pytest.raises(NotFound):
+        await service.query_upload(tenant, upload_id)
+    result = await BlobRepository(db).collect(grace_s=3600)
+    assert result.uploads == 1
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM blob_chunks").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM gc_pending").fetchone() == (0,)
