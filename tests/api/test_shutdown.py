@@ -27,10 +27,13 @@ async def test_in_flight_stream_finishes_during_grace(database_url: str, tenant:
     assert first.storage_key == "before"
 
     stopping = asyncio.create_task(server.stop())
+    # Wait until the shutdown has begun: health says NOT_SERVING, or new calls are refused.
     for _ in range(100):
-        if (await health.Check(health_pb2.HealthCheckRequest())).status != (
-            health_pb2.HealthCheckResponse.SERVING
-        ):
+        try:
+            response = await health.Check(health_pb2.HealthCheckRequest())
+        except grpc.aio.AioRpcError:
+            break
+        if response.status != health_pb2.HealthCheckResponse.SERVING:
             break
         await asyncio.sleep(0.02)
     await call.write(store_request(tenant, storage_key="during-grace"))
