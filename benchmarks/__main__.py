@@ -38,6 +38,7 @@ from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
+from benchmarks import blobs
 from benchmarks.corpus import ColdEmail, cold_email
 from service.codec.blobs import CHUNK_SIZE, encode_blob
 from service.store import queries
@@ -319,6 +320,9 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--pool", type=int, default=16, help="connections, server and baseline")
     parser.add_argument("--streams", type=int, default=4)
+    parser.add_argument(
+        "--only", choices=["messages", "blobs"], help="run one group of scenarios only"
+    )
     args = parser.parse_args()
 
     total = args.messages + args.warmup
@@ -333,15 +337,20 @@ async def main() -> int:
             f"({args.warmup} warm-up), pool {args.pool}, {os.cpu_count()} CPUs",
             flush=True,
         )
-        baseline = await bench_baseline(_database(admin_url, "bench_baseline"), emails, args)
-        print(f"  {baseline.name}: {baseline.rate:,.0f} msg/s", flush=True)
         server, port = await _start_server(_database(admin_url, "bench_service"), args)
-        unary = await bench_unary(port, emails, args)
-        print(f"  {unary.name}: {unary.rate:,.0f} msg/s", flush=True)
-        streamed = await bench_stream(port, emails, args)
-        print(f"  {streamed.name}: {streamed.rate:,.0f} msg/s", flush=True)
-        floor = await bench_grpc_floor(port, args.messages, args)
-        print(f"  {floor.name}: {floor.rate:,.0f} RPC/s", flush=True)
+        if args.only != "blobs":
+            baseline = await bench_baseline(_database(admin_url, "bench_baseline"), emails, args)
+            print(f"  {baseline.name}: {baseline.rate:,.0f} msg/s", flush=True)
+            unary = await bench_unary(port, emails, args)
+            print(f"  {unary.name}: {unary.rate:,.0f} msg/s", flush=True)
+            streamed = await bench_stream(port, emails, args)
+            print(f"  {streamed.name}: {streamed.rate:,.0f} msg/s", flush=True)
+            floor = await bench_grpc_floor(port, args.messages, args)
+            print(f"  {floor.name}: {floor.rate:,.0f} RPC/s", flush=True)
+        if args.only != "messages":
+            blob_table = await blobs.run(
+                admin_url, _database(admin_url, "bench_blobs_limit"), port, server.pid
+            )
     finally:
         if server is not None and server.returncode is None:
             server.send_signal(signal.SIGTERM)
@@ -349,11 +358,16 @@ async def main() -> int:
         embedded.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
+    if args.only != "messages":
+        print("\nAttachments (random bytes, like PDF/JPEG/ZIP):\n")
+        print(blob_table)
+    if args.only == "blobs":
+        return 0
     targets = {
         unary.name: f"≥ 1,000/s and ≥ 0.5x baseline → {'PASS' if unary.rate >= 1000 and unary.rate >= 0.5 * baseline.rate else 'MISS'}",
         streamed.name: f"≥ 3,000/s → {'PASS' if streamed.rate >= 3000 else 'MISS'}",
     }
-    print()
+    print("\nMessages:\n")
     print(_table([baseline, unary, streamed, floor], baseline, targets))
     return 0
 

@@ -189,6 +189,7 @@ class BlobService:
         if hasher is None and committed == 0:
             hasher = hashlib.sha256()
         buffer = bytearray()
+        staged_bytes = session.staged_bytes
         limit = self.config.max_attachment_bytes
         expected_size = session.expected_size
         part: UploadPart | None = first
@@ -221,12 +222,17 @@ class BlobService:
             if full:
                 raw = bytes(buffer[:full])
                 del buffer[:full]
-                codec = await self._commit(tenant, session, committed, raw, codec, hasher)
+                codec, stored_now = await self._commit(
+                    tenant, session, committed, raw, codec, hasher
+                )
                 committed += len(raw)
+                staged_bytes += stored_now
                 if hasher is not None:
                     self._hashes.keep(key, hasher, committed)
             if part.finish_write:
-                return await self._finish(tenant, session, committed, codec, hasher, expected_sha)
+                return await self._finish(
+                    tenant, session, committed, staged_bytes, codec, hasher, expected_sha
+                )
             part = await anext(parts, None)
         raise FailedPrecondition(
             f"the stream ended before finish_write; {committed:,} bytes are committed: resume "
@@ -241,8 +247,9 @@ class BlobService:
         raw: bytes,
         codec: str | None,
         hasher: Any | None,
-    ) -> str:
-        """Compresses and hashes (in a thread: both release the GIL), then commits durably."""
+    ) -> tuple[str, int]:
+        """Compresses and hashes (in a thread: both release the GIL), then commits durably.
+        Returns the codec and the bytes stored."""
 
         def encode() -> tuple[str, list[bytes]]:
             if hasher is not None:
@@ -275,13 +282,14 @@ class BlobService:
             chosen,
             self.config.upload_ttl_s,
         )
-        return chosen
+        return chosen, sum(len(s) for s in stored)
 
     async def _finish(
         self,
         tenant: str,
         session: UploadSession,
         size: int,
+        stored_size: int,
         codec: str | None,
         hasher: Any | None,
         expected_sha: bytes | None,
@@ -289,7 +297,10 @@ class BlobService:
         key = (tenant, session.upload_id)
         self._hashes.take(key, -1)
         chunk_count = -(-size // CHUNK_SIZE)
-        stored_size, digest = await self._measure(tenant, session, chunk_count, codec, hasher)
+        if hasher is None:
+            # The upload resumed in another process: hash what was stored.
+            hasher = await self._rehash(tenant, session, chunk_count, codec)
+        digest = hasher.digest()
         expected_size = session.expected_size
         if expected_size is not None and expected_size != size:
             raise _invalid("size_bytes", f"declared {expected_size:,} but {size:,} bytes arrived")
@@ -304,31 +315,19 @@ class BlobService:
         trace.get_current_span().set_attribute("emailstore.size_bytes", size)
         return _info(blob)
 
-    async def _measure(
-        self,
-        tenant: str,
-        session: UploadSession,
-        chunk_count: int,
-        codec: str | None,
-        hasher: Any | None,
-    ) -> tuple[int, bytes]:
-        """Stored size and SHA-256 of the staged chunks (re-reading them only when the running
-        hash was lost: the upload resumed in another process)."""
-        stored_size = 0
-        rehash = hashlib.sha256() if hasher is None else None
+    async def _rehash(
+        self, tenant: str, session: UploadSession, chunk_count: int, codec: str | None
+    ) -> Any:
+        """SHA-256 of the staged chunks, read back a few at a time."""
+        hasher = hashlib.sha256()
         for first in range(0, chunk_count, READ_AHEAD_CHUNKS):
             last = min(first + READ_AHEAD_CHUNKS, chunk_count) - 1
             chunks = await self.repository.read_chunks(
                 tenant, session.staging_sha256, first, last, staging=True
             )
             for chunk in chunks:
-                stored_size += len(chunk)
-                if rehash is not None:
-                    rehash.update(decode_chunk(codec or CODEC_NONE, chunk))
-        final = hasher if hasher is not None else rehash
-        if final is None:  # one of the two is always set; this keeps the type checker informed
-            raise RuntimeError("no hash state")
-        return stored_size, final.digest()
+                hasher.update(decode_chunk(codec or CODEC_NONE, chunk))
+        return hasher
 
     # -------------------------------------------------------------- download
 
@@ -374,14 +373,29 @@ class BlobService:
             return
         size = blob.chunk_size
         first, last = start // size, (end - 1) // size
-        for group in range(first, last + 1, READ_AHEAD_CHUNKS):
-            group_last = min(group + READ_AHEAD_CHUNKS - 1, last)
-            stored = await self.repository.read_chunks(tenant, blob.sha256, group, group_last)
-            for seq, chunk in enumerate(stored, start=group):
-                data = decode_chunk(blob.codec, chunk)
-                lo = max(start - seq * size, 0)
-                hi = min(end - seq * size, len(data))
-                yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
+        groups = [
+            (group, min(group + READ_AHEAD_CHUNKS - 1, last))
+            for group in range(first, last + 1, READ_AHEAD_CHUNKS)
+        ]
+
+        def fetch(index: int) -> asyncio.Future[list[bytes]]:
+            lo, hi = groups[index]
+            return asyncio.ensure_future(self.repository.read_chunks(tenant, blob.sha256, lo, hi))
+
+        # The next group is read while this one is sent: at most two groups in memory.
+        pending = fetch(0)
+        try:
+            for index, (group, _) in enumerate(groups):
+                stored = await pending
+                if index + 1 < len(groups):
+                    pending = fetch(index + 1)
+                for seq, chunk in enumerate(stored, start=group):
+                    data = decode_chunk(blob.codec, chunk)
+                    lo = max(start - seq * size, 0)
+                    hi = min(end - seq * size, len(data))
+                    yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
+        finally:
+            pending.cancel()  # a client that went away mid-stream: stop reading ahead
 
     # ---------------------------------------------------------------- lifetime
 

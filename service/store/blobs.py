@@ -37,6 +37,7 @@ class UploadSession:
     mime_type: str
     codec: str | None
     committed_size: int
+    staged_bytes: int
     chunk_count: int
     sha256: bytes | None
     size_bytes: int | None
@@ -98,8 +99,11 @@ class BlobRepository:
         query = queries.SELECT_STAGED_CHUNKS if staging else queries.SELECT_CHUNK_RANGE
         key = "staging_sha256" if staging else "sha256"
         async with self.db.transaction(tenant_id, "read_chunks") as conn:
+            # Binary results: chunk bytes arrive as they are, not hex-encoded.
             cur = await conn.execute(
-                query, {"tenant_id": tenant_id, key: sha256, "first": first, "last": last}
+                query,
+                {"tenant_id": tenant_id, key: sha256, "first": first, "last": last},
+                binary=True,
             )
             rows = await cur.fetchall()
         if [seq for seq, _ in rows] != list(range(first, last + 1)):
@@ -169,6 +173,7 @@ class BlobRepository:
                     "committed_size": new_size,
                     "previous_size": previous_size,
                     "chunks": len(chunks),
+                    "staged_bytes": sum(len(c) for c in chunks),
                     "codec": codec,
                     "ttl_s": ttl_s,
                 },

@@ -34,6 +34,8 @@ WHERE blobs.tenant_id = %(tenant_id)s AND blobs.sha256 = u.sha256 AND blobs.stat
 RETURNING blobs.sha256, blobs.size_bytes, blobs.stored_size_bytes
 """
 
+# Chunk bytes are bound with %(chunks)b, PostgreSQL's binary format: as they are, instead of
+# hex-escaped text twice their size.
 # One statement stores a batch of messages of one tenant: the message rows, their new blobs
 # (each stored once per tenant; blobs already there gain references), the chunks of blobs new to
 # the tenant, the content rows and the attachment rows. Row data travels as JSON recordsets (one
@@ -100,7 +102,7 @@ WITH x AS (
     SELECT %(tenant_id)s, b.sha256, (c.ord - 1 - bl.first_chunk)::int, c.data
     FROM b
     JOIN bl ON decode(bl.sha256, 'hex') = b.sha256
-    JOIN unnest(%(chunks)s::bytea[]) WITH ORDINALITY AS c(data, ord)
+    JOIN unnest(%(chunks)b::bytea[]) WITH ORDINALITY AS c(data, ord)
       ON c.ord - 1 >= bl.first_chunk AND c.ord - 1 < bl.first_chunk + bl.chunk_count
     WHERE b.inserted
 ), c AS (
@@ -243,7 +245,8 @@ ON CONFLICT (tenant_id, sha256) DO NOTHING
 
 SELECT_UPLOAD = """
 SELECT upload_id::text AS upload_id, staging_sha256, expected_sha256, expected_size, mime_type,
-       codec, committed_size, chunk_count, sha256, size_bytes, stored_size_bytes, complete
+       codec, committed_size, staged_bytes, chunk_count, sha256, size_bytes, stored_size_bytes,
+       complete
 FROM upload_sessions
 WHERE tenant_id = %(tenant_id)s AND upload_id = %(upload_id)s AND expires_at > now()
 """
@@ -253,6 +256,7 @@ WHERE tenant_id = %(tenant_id)s AND upload_id = %(upload_id)s AND expires_at > n
 ADVANCE_UPLOAD = """
 UPDATE upload_sessions
 SET committed_size = %(committed_size)s, chunk_count = chunk_count + %(chunks)s,
+    staged_bytes = staged_bytes + %(staged_bytes)s,
     codec = coalesce(codec, %(codec)s), updated_at = now(),
     expires_at = now() + make_interval(secs => %(ttl_s)s)
 WHERE tenant_id = %(tenant_id)s AND upload_id = %(upload_id)s
@@ -263,7 +267,7 @@ RETURNING committed_size
 INSERT_STAGED_CHUNKS = """
 INSERT INTO blob_chunks (tenant_id, sha256, seq, data)
 SELECT %(tenant_id)s, %(staging_sha256)s, %(first_seq)s + c.ord - 1, c.data
-FROM unnest(%(chunks)s::bytea[]) WITH ORDINALITY AS c(data, ord)
+FROM unnest(%(chunks)b::bytea[]) WITH ORDINALITY AS c(data, ord)
 """
 
 SELECT_STAGED_CHUNKS = """

@@ -21,6 +21,7 @@ CREATE TABLE upload_sessions (
     mime_type       text        NOT NULL DEFAULT '',
     codec           text,
     committed_size  bigint      NOT NULL DEFAULT 0,
+    staged_bytes    bigint      NOT NULL DEFAULT 0,  -- stored (compressed) size so far
     chunk_count     integer     NOT NULL DEFAULT 0,
     sha256          bytea,      -- set once complete
     size_bytes      bigint,
