@@ -152,9 +152,10 @@ class BlobService:
                 span.set_attribute("emailstore.deduplicated", True)
                 return _info(known)
 
-        session = await self.repository.open_upload(
-            tenant, upload_id, staging, expected_sha, expected_size, mime_type, ttl
-        )
+        session = await self.repository.upload(tenant, upload_id)
+        if session is None:
+            # Recorded with its first committed bytes: a one-request upload is one transaction.
+            session = UploadSession.new(upload_id, staging, expected_sha, expected_size, mime_type)
         if (expected_sha is not None and session.expected_sha256 not in (None, expected_sha)) or (
             expected_size is not None and session.expected_size not in (None, expected_size)
         ):
@@ -219,37 +220,49 @@ class BlobService:
             full = len(buffer) // CHUNK_SIZE * CHUNK_SIZE
             if part.finish_write:
                 full = len(buffer)
+            if part.finish_write:
+                raw = bytes(buffer)
+                codec, stored = await self._encode(raw, codec, hasher)
+                return await self._finish(
+                    tenant,
+                    session,
+                    committed,
+                    raw,
+                    stored,
+                    staged_bytes,
+                    codec,
+                    hasher,
+                    expected_sha,
+                )
             if full:
                 raw = bytes(buffer[:full])
                 del buffer[:full]
-                codec, stored_now = await self._commit(
-                    tenant, session, committed, raw, codec, hasher
+                codec, stored = await self._encode(raw, codec, hasher)
+                await self.repository.commit_chunks(
+                    tenant,
+                    session,
+                    committed,
+                    stored,
+                    committed + len(raw),
+                    codec,
+                    self.config.upload_ttl_s,
                 )
+                session = session.persisted_copy()
                 committed += len(raw)
-                staged_bytes += stored_now
+                staged_bytes += sum(len(s) for s in stored)
                 if hasher is not None:
                     self._hashes.keep(key, hasher, committed)
-            if part.finish_write:
-                return await self._finish(
-                    tenant, session, committed, staged_bytes, codec, hasher, expected_sha
-                )
             part = await anext(parts, None)
         raise FailedPrecondition(
             f"the stream ended before finish_write; {committed:,} bytes are committed: resume "
             "at that write_offset (QueryUpload tells it too)"
         )
 
-    async def _commit(
-        self,
-        tenant: str,
-        session: UploadSession,
-        committed: int,
-        raw: bytes,
-        codec: str | None,
-        hasher: Any | None,
-    ) -> tuple[str, int]:
-        """Compresses and hashes (in a thread: both release the GIL), then commits durably.
-        Returns the codec and the bytes stored."""
+    async def _encode(
+        self, raw: bytes, codec: str | None, hasher: Any | None
+    ) -> tuple[str, list[bytes]]:
+        """Hashes and compresses whole chunks (in a thread for big ones: both release the GIL).
+        Returns the upload's codec and the stored form of each chunk."""
 
         def encode() -> tuple[str, list[bytes]]:
             if hasher is not None:
@@ -270,36 +283,27 @@ class BlobService:
                     stored.append(piece)
             return chosen or CODEC_NONE, stored
 
-        chosen, stored = await asyncio.to_thread(encode) if len(raw) > 64 * 1024 else encode()
-        first_seq = committed // CHUNK_SIZE
-        await self.repository.commit_chunks(
-            tenant,
-            session,
-            committed,
-            first_seq,
-            stored,
-            committed + len(raw),
-            chosen,
-            self.config.upload_ttl_s,
-        )
-        return chosen, sum(len(s) for s in stored)
+        return await asyncio.to_thread(encode) if len(raw) > 64 * 1024 else encode()
 
     async def _finish(
         self,
         tenant: str,
         session: UploadSession,
-        size: int,
-        stored_size: int,
+        committed: int,
+        final_raw: bytes,
+        final_chunks: list[bytes],
+        staged_bytes: int,
         codec: str | None,
         hasher: Any | None,
         expected_sha: bytes | None,
     ) -> StoredBlobInfo:
-        key = (tenant, session.upload_id)
-        self._hashes.take(key, -1)
-        chunk_count = -(-size // CHUNK_SIZE)
+        """Verifies size and digest, then commits the last chunks and the blob in one go."""
+        self._hashes.take((tenant, session.upload_id), -1)
+        size = committed + len(final_raw)
         if hasher is None:
-            # The upload resumed in another process: hash what was stored.
-            hasher = await self._rehash(tenant, session, chunk_count, codec)
+            # The upload resumed in another process: hash what was stored, then the rest.
+            hasher = await self._rehash(tenant, session, committed // CHUNK_SIZE, codec)
+            hasher.update(final_raw)
         digest = hasher.digest()
         expected_size = session.expected_size
         if expected_size is not None and expected_size != size:
@@ -310,7 +314,16 @@ class BlobService:
                 "sha256", f"declared {wanted.hex()} but the bytes hash to {digest.hex()}"
             )
         blob = await self.repository.finish_upload(
-            tenant, session, digest, size, stored_size, codec or CODEC_NONE, chunk_count
+            tenant,
+            session,
+            committed,
+            final_chunks,
+            digest,
+            size,
+            staged_bytes + sum(len(c) for c in final_chunks),
+            codec or CODEC_NONE,
+            -(-size // CHUNK_SIZE),
+            self.config.upload_ttl_s,
         )
         trace.get_current_span().set_attribute("emailstore.size_bytes", size)
         return _info(blob)

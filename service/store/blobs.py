@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from psycopg.rows import class_row
 
 from service.codec.blobs import CHUNK_SIZE
 from service.errors import FailedPrecondition, NotFound
 from service.store import queries
-from service.store.database import Database, translate_errors
+from service.store.database import AsyncConn, Database, translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,39 @@ class UploadSession:
     size_bytes: int | None
     stored_size_bytes: int | None
     complete: bool
+    # False until the first bytes are committed: the session row is written with them.
+    persisted: bool = True
+
+    @classmethod
+    def new(
+        cls,
+        upload_id: str,
+        staging_sha256: bytes,
+        expected_sha256: bytes | None,
+        expected_size: int | None,
+        mime_type: str,
+    ) -> UploadSession:
+        """A session not yet in the database."""
+        return cls(
+            upload_id=upload_id,
+            staging_sha256=staging_sha256,
+            expected_sha256=expected_sha256,
+            expected_size=expected_size,
+            mime_type=mime_type,
+            codec=None,
+            committed_size=0,
+            staged_bytes=0,
+            chunk_count=0,
+            sha256=None,
+            size_bytes=None,
+            stored_size_bytes=None,
+            complete=False,
+            persisted=False,
+        )
+
+    def persisted_copy(self) -> UploadSession:
+        """The same session, now recorded."""
+        return replace(self, persisted=True)
 
 
 @dataclass(frozen=True)
@@ -112,37 +145,6 @@ class BlobRepository:
 
     # ------------------------------------------------------------------ uploads
 
-    async def open_upload(
-        self,
-        tenant_id: str,
-        upload_id: str,
-        staging_sha256: bytes,
-        expected_sha256: bytes | None,
-        expected_size: int | None,
-        mime_type: str,
-        ttl_s: float,
-    ) -> UploadSession:
-        """The upload's session, created (with its staging blob) when new."""
-        params = {
-            "tenant_id": tenant_id,
-            "upload_id": upload_id,
-            "staging_sha256": staging_sha256,
-            "expected_sha256": expected_sha256,
-            "expected_size": expected_size,
-            "mime_type": mime_type,
-            "ttl_s": ttl_s,
-            "chunk_size": CHUNK_SIZE,
-        }
-        async with self.db.transaction(tenant_id, "open_upload") as conn:
-            await conn.execute(queries.OPEN_UPLOAD, params)
-            await conn.execute(queries.MARK_GC_PENDING, {"tenant_id": tenant_id})
-            cur = conn.cursor(row_factory=class_row(UploadSession))
-            await cur.execute(queries.SELECT_UPLOAD, params)
-            session = await cur.fetchone()
-        if session is None:  # expired between the insert and the select
-            raise FailedPrecondition(f"upload {upload_id} has expired; start a new upload_id")
-        return session
-
     async def upload(self, tenant_id: str, upload_id: str) -> UploadSession | None:
         """The upload's session, or None when unknown or expired."""
         async with self.db.transaction(tenant_id, "get_upload") as conn:
@@ -152,12 +154,72 @@ class BlobRepository:
             )
             return await cur.fetchone()
 
+    async def _record_new(
+        self, conn: AsyncConn, tenant_id: str, session: UploadSession, ttl_s: float
+    ) -> None:
+        """Writes a new session's row and its staging blob, in the caller's transaction."""
+        await conn.execute(
+            queries.OPEN_UPLOAD,
+            {
+                "tenant_id": tenant_id,
+                "upload_id": session.upload_id,
+                "staging_sha256": session.staging_sha256,
+                "expected_sha256": session.expected_sha256,
+                "expected_size": session.expected_size,
+                "mime_type": session.mime_type,
+                "ttl_s": ttl_s,
+                "chunk_size": CHUNK_SIZE,
+            },
+        )
+        await conn.execute(queries.MARK_GC_PENDING, {"tenant_id": tenant_id})
+
+    async def _append(
+        self,
+        conn: AsyncConn,
+        tenant_id: str,
+        session: UploadSession,
+        previous_size: int,
+        chunks: list[bytes],
+        new_size: int,
+        codec: str,
+        ttl_s: float,
+    ) -> None:
+        if not session.persisted:
+            await self._record_new(conn, tenant_id, session, ttl_s)
+        cur = await conn.execute(
+            queries.ADVANCE_UPLOAD,
+            {
+                "tenant_id": tenant_id,
+                "upload_id": session.upload_id,
+                "committed_size": new_size,
+                "previous_size": previous_size,
+                "chunks": len(chunks),
+                "staged_bytes": sum(len(c) for c in chunks),
+                "codec": codec,
+                "ttl_s": ttl_s,
+            },
+        )
+        if await cur.fetchone() is None:
+            raise FailedPrecondition(
+                f"upload {session.upload_id} changed meanwhile (another stream is writing "
+                "it, or it finished or expired); ask QueryUpload where to resume"
+            )
+        if chunks:
+            await conn.execute(
+                queries.INSERT_STAGED_CHUNKS,
+                {
+                    "tenant_id": tenant_id,
+                    "staging_sha256": session.staging_sha256,
+                    "first_seq": previous_size // CHUNK_SIZE,
+                    "chunks": chunks,
+                },
+            )
+
     async def commit_chunks(
         self,
         tenant_id: str,
         session: UploadSession,
         previous_size: int,
-        first_seq: int,
         chunks: list[bytes],
         new_size: int,
         codec: str,
@@ -165,46 +227,25 @@ class BlobRepository:
     ) -> None:
         """Durably appends stored chunks to an upload and advances its committed size."""
         async with self.db.transaction(tenant_id, "commit_upload_chunks") as conn:
-            cur = await conn.execute(
-                queries.ADVANCE_UPLOAD,
-                {
-                    "tenant_id": tenant_id,
-                    "upload_id": session.upload_id,
-                    "committed_size": new_size,
-                    "previous_size": previous_size,
-                    "chunks": len(chunks),
-                    "staged_bytes": sum(len(c) for c in chunks),
-                    "codec": codec,
-                    "ttl_s": ttl_s,
-                },
+            await self._append(
+                conn, tenant_id, session, previous_size, chunks, new_size, codec, ttl_s
             )
-            if await cur.fetchone() is None:
-                raise FailedPrecondition(
-                    f"upload {session.upload_id} changed meanwhile (another stream is writing "
-                    "it, or it finished or expired); ask QueryUpload where to resume"
-                )
-            if chunks:
-                await conn.execute(
-                    queries.INSERT_STAGED_CHUNKS,
-                    {
-                        "tenant_id": tenant_id,
-                        "staging_sha256": session.staging_sha256,
-                        "first_seq": first_seq,
-                        "chunks": chunks,
-                    },
-                )
 
     async def finish_upload(
         self,
         tenant_id: str,
         session: UploadSession,
+        previous_size: int,
+        final_chunks: list[bytes],
         sha256: bytes,
         size_bytes: int,
         stored_size_bytes: int,
         codec: str,
         chunk_count: int,
+        ttl_s: float,
     ) -> BlobInfo:
-        """Turns the staged chunks into the tenant's blob (or drops them: already stored)."""
+        """Commits the last chunks and turns the staged chunks into the tenant's blob (or drops
+        them: the tenant had those bytes already), in one transaction."""
         params = {
             "tenant_id": tenant_id,
             "upload_id": session.upload_id,
@@ -217,10 +258,14 @@ class BlobRepository:
             "chunk_count": chunk_count,
         }
         async with self.db.transaction(tenant_id, "finish_upload") as conn:
+            await self._append(
+                conn, tenant_id, session, previous_size, final_chunks, size_bytes, codec, ttl_s
+            )
             cur = await conn.execute(queries.PROMOTE_UPLOAD_BLOB, params)
             if await cur.fetchone() is not None:
                 await conn.execute(queries.REKEY_STAGED_CHUNKS, params)
-                await conn.execute(queries.MARK_GC_PENDING, {"tenant_id": tenant_id})
+                # New and not referenced yet: the collector frees it unless a message does.
+                await conn.execute(queries.MARK_GC_PENDING, params)
             await conn.execute(queries.DROP_STAGING_BLOB, params)
             blob_cur = conn.cursor(row_factory=class_row(BlobInfo))
             await blob_cur.execute(queries.SELECT_READY_BLOB, params)

@@ -215,6 +215,8 @@ class EmailStoreServicer:
 
     def QueryUpload(self, request, context):
         """How many bytes of an upload are committed, to resume after a failure.
+        NOT_FOUND when nothing was committed yet (start again at 0) or the upload
+        expired (EMAILSTORE_UPLOAD_TTL_S).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -77,7 +77,10 @@ class EmailStoreStub:
     EMAILSTORE_BLOB_GRACE_S.
     """
     QueryUpload: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.QueryUploadRequest, _emailstore_pb2.QueryUploadResponse]
-    """How many bytes of an upload are committed, to resume after a failure."""
+    """How many bytes of an upload are committed, to resume after a failure.
+    NOT_FOUND when nothing was committed yet (start again at 0) or the upload
+    expired (EMAILSTORE_UPLOAD_TTL_S).
+    """
     FindMissingBlobs: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.FindMissingBlobsRequest, _emailstore_pb2.FindMissingBlobsResponse]
     """Which of the given digests the tenant does not have yet."""
     UpdateMessageStatus: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.UpdateMessageStatusRequest, _emailstore_pb2.Message]
@@ -173,7 +176,10 @@ class EmailStoreAsyncStub(EmailStoreStub):
     EMAILSTORE_BLOB_GRACE_S.
     """
     QueryUpload: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.QueryUploadRequest, _emailstore_pb2.QueryUploadResponse]  # type: ignore[assignment]
-    """How many bytes of an upload are committed, to resume after a failure."""
+    """How many bytes of an upload are committed, to resume after a failure.
+    NOT_FOUND when nothing was committed yet (start again at 0) or the upload
+    expired (EMAILSTORE_UPLOAD_TTL_S).
+    """
     FindMissingBlobs: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.FindMissingBlobsRequest, _emailstore_pb2.FindMissingBlobsResponse]  # type: ignore[assignment]
     """Which of the given digests the tenant does not have yet."""
     UpdateMessageStatus: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.UpdateMessageStatusRequest, _emailstore_pb2.Message]  # type: ignore[assignment]
@@ -296,7 +302,10 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.QueryUploadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.QueryUploadResponse, _abc.Awaitable[_emailstore_pb2.QueryUploadResponse]]:
-        """How many bytes of an upload are committed, to resume after a failure."""
+        """How many bytes of an upload are committed, to resume after a failure.
+        NOT_FOUND when nothing was committed yet (start again at 0) or the upload
+        expired (EMAILSTORE_UPLOAD_TTL_S).
+        """
 
     @_abc_1.abstractmethod
     def FindMissingBlobs(
