@@ -131,7 +131,7 @@ class BlobRepository:
         """Stored chunks first..last (inclusive) of a blob, in order; raises if any is missing."""
         query = queries.SELECT_STAGED_CHUNKS if staging else queries.SELECT_CHUNK_RANGE
         key = "staging_sha256" if staging else "sha256"
-        async with self.db.transaction(tenant_id, "read_chunks") as conn:
+        async with self.db.transaction(tenant_id, "read_chunks", pipeline=False) as conn:
             # Binary results: chunk bytes arrive as they are, not hex-encoded.
             cur = await conn.execute(
                 query,

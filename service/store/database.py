@@ -87,24 +87,36 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: str, name: str) -> AsyncIterator[AsyncConn]:
-        """One transaction scoped to a tenant: RLS shows only that tenant's rows."""
+    async def transaction(
+        self, tenant_id: str, name: str, *, pipeline: bool = True
+    ) -> AsyncIterator[AsyncConn]:
+        """One transaction scoped to a tenant: RLS shows only that tenant's rows.
+
+        Pipeline mode (the default) sends BEGIN, the tenant and the first statement in one round
+        trip; bulk reads turn it off, as it buffers whole results before handing them over.
+        """
         with tracer.start_as_current_span(
             f"db {name}",
             kind=trace.SpanKind.CLIENT,
             attributes={"db.system": "postgresql", "db.operation.name": name},
         ):
-            async with (
-                translate_errors(),
-                self.pool.connection() as conn,
-                # Pipeline mode sends BEGIN, the tenant and the first statement in one round trip.
-                conn.pipeline(),
-                conn.transaction(),
-            ):
-                await conn.execute(
-                    "SELECT set_config('app.tenant_id', %s, true)", (tenant_id,), prepare=True
-                )
-                yield conn
+            async with translate_errors(), self.pool.connection() as conn:
+                if pipeline:
+                    async with conn.pipeline(), conn.transaction():
+                        await conn.execute(
+                            "SELECT set_config('app.tenant_id', %s, true)",
+                            (tenant_id,),
+                            prepare=True,
+                        )
+                        yield conn
+                else:
+                    async with conn.transaction():
+                        await conn.execute(
+                            "SELECT set_config('app.tenant_id', %s, true)",
+                            (tenant_id,),
+                            prepare=True,
+                        )
+                        yield conn
 
     async def ping(self, timeout_s: float = 2.0) -> bool:
         """True when the server answers a query on a fresh connection within timeout_s."""
