@@ -126,6 +126,10 @@ def _wrap_stream(method: str, behavior: Callable[..., Any]) -> Callable[..., Any
 class ErrorsAndTracingInterceptor(grpc.aio.ServerInterceptor):
     """Opens the server span of each RPC and maps whatever it raises to a status code."""
 
+    def __init__(self) -> None:
+        # The wrapped handler of each method, built on its first call: every RPC passes here.
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any] | None] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[
@@ -133,8 +137,19 @@ class ErrorsAndTracingInterceptor(grpc.aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
         method = handler_call_details.method
+        if method in self._wrapped:
+            return self._wrapped[method]
+        handler = await continuation(handler_call_details)
+        wrapped = self._wrap(method, handler)
+        if handler is not None:
+            self._wrapped[method] = wrapped
+        return wrapped
+
+    @staticmethod
+    def _wrap(
+        method: str, handler: grpc.RpcMethodHandler[Any, Any] | None
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         # Health and reflection are the standard implementations: leave them alone.
         if handler is None or not method.startswith("/emailstore."):
             return handler
