@@ -168,6 +168,40 @@ async def resend_known(stub: pb_grpc.EmailStoreStub, tenant: str, digest: str) -
     return seconds, 0
 
 
+async def grpc_ceiling(size: int, count: int) -> tuple[Rate, Rate]:
+    """Upload and download of the same sizes through a gRPC server that stores nothing."""
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.grpc_reference", str(port)
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await asyncio.wait_for(channel.channel_ready(), timeout=30)
+            stub = pb_grpc.EmailStoreStub(channel)
+            payloads = _payloads(size, count)
+            start = time.perf_counter()
+            for payload in payloads:
+                await stub.UploadBlob(_upload_requests(str(uuid.uuid4()), payload))
+            up = Rate("reference: gRPC alone, upload", size, count, time.perf_counter() - start)
+            start = time.perf_counter()
+            for _ in range(count):
+                total = 0
+                request = pb.DownloadAttachmentRequest(read_limit=size)
+                async for chunk in stub.DownloadAttachment(request):
+                    total += len(chunk.data)
+                assert total == size
+            down = Rate("reference: gRPC alone, download", size, count, time.perf_counter() - start)
+    finally:
+        process.terminate()
+        await process.wait()
+    return up, down
+
+
 async def run(admin_url: str, bench_url: str, port: int, server_pid: int) -> str:
     """Every blob scenario; returns the markdown table."""
     tenant = str(uuid.uuid4())
@@ -189,15 +223,18 @@ async def run(admin_url: str, bench_url: str, port: int, server_pid: int) -> str
                 await conn.execute("TRUNCATE bench_bytea")
             upload, digests = await service_upload(stub, tenant, _payloads(size, count))
             download = await service_download(stub, tenant, digests, size)
+            ceiling_up, ceiling_down = await grpc_ceiling(size, count)
             for rate, limit in (
                 (limit_write, None),
+                (ceiling_up, limit_write),
                 (upload, limit_write),
                 (limit_read, None),
+                (ceiling_down, limit_read),
                 (download, limit_read),
             ):
                 ratio = rate.mb_per_s / limit.mb_per_s if limit else 1.0
                 target = ""
-                if limit is not None:
+                if limit is not None and not rate.name.startswith("reference"):
                     target = f"≥ 0.7x → {'PASS' if ratio >= 0.7 else 'MISS'}"
                 rows.append(
                     f"| {label} | {rate.name} | {rate.mb_per_s:,.0f} | {ratio:.2f} | {target} |"
