@@ -69,6 +69,10 @@ class Config:
     """How long an unfinished upload can be resumed; then its bytes are freed."""
     gc_interval_s: float = 60.0
     """How often the server's background collector runs (0: never; use `emailstore gc`)."""
+    parse_workers: int = 2
+    """Worker processes that parse raw messages (hostile input cannot stall the server)."""
+    parse_timeout_s: float = 10.0
+    """Time limit for parsing one raw message; past it the message is stored unparsed."""
     shutdown_grace_s: float = 10.0
     """How long in-flight RPCs may run on after SIGTERM."""
     health_interval_s: float = 2.0
@@ -130,6 +134,8 @@ class Config:
             (self.blob_grace_s >= 0, "EMAILSTORE_BLOB_GRACE_S must be >= 0"),
             (self.upload_ttl_s > 0, "EMAILSTORE_UPLOAD_TTL_S must be > 0"),
             (self.gc_interval_s >= 0, "EMAILSTORE_GC_INTERVAL_S must be >= 0"),
+            (self.parse_workers >= 1, "EMAILSTORE_PARSE_WORKERS must be >= 1"),
+            (self.parse_timeout_s > 0, "EMAILSTORE_PARSE_TIMEOUT_S must be > 0"),
             (self.shutdown_grace_s >= 0, "EMAILSTORE_SHUTDOWN_GRACE_S must be >= 0"),
             (self.health_interval_s > 0, "EMAILSTORE_HEALTH_INTERVAL_S must be > 0"),
             (bool(self.message_id_domain), "EMAILSTORE_MESSAGE_ID_DOMAIN must not be empty"),

@@ -151,6 +151,7 @@ class Message:
     headers: tuple[Header, ...] | None = None
     text_body: str | None = None
     html_body: str | None = None
+    parse_status: str = "structured"
 
 
 @dataclass(frozen=True)
@@ -263,3 +264,17 @@ class DownloadRequest:
     blob_sha256: str = ""
     read_offset: int = 0
     read_limit: int = 0
+
+
+@dataclass(frozen=True)
+class RawMessageInput:
+    """The metadata of an IngestRawMessage stream (the bytes travel separately)."""
+
+    tenant_id: str
+    email_account_id: str = ""
+    direction: Direction | None = None
+    campaign_id: str = ""
+    lead_id: str = ""
+    storage_key: str = ""
+    request_id: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)

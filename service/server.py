@@ -22,8 +22,10 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from service.api.reflection import DocumentedReflectionServicer
 from service.api.servicer import EmailStoreServicer
 from service.api.status import ErrorsAndTracingInterceptor
+from service.codec.mime import MimeLimits
 from service.config import Config
 from service.core.blobs import BlobService
+from service.core.ingest import IngestService, ParserPool
 from service.core.messages import MessageService
 from service.core.page_tokens import PageTokens
 from service.store.blobs import BlobRepository
@@ -74,6 +76,7 @@ class EmailStoreServer:
         self.port = 0
         self._health_task: asyncio.Task[None] | None = None
         self._gc_task: asyncio.Task[None] | None = None
+        self.parser: ParserPool | None = None
         self._serving = False
 
     async def start(self) -> None:
@@ -102,7 +105,18 @@ class EmailStoreServer:
             ],
         )
         self.blobs = BlobService(self.config, BlobRepository(self.db))
-        pb_grpc.add_EmailStoreServicer_to_server(EmailStoreServicer(messages, self.blobs), server)
+        self.parser = ParserPool(
+            self.config.parse_workers,
+            self.config.parse_timeout_s,
+            MimeLimits(
+                max_parts=self.config.max_attachments,
+                max_header_bytes=self.config.max_header_bytes,
+            ),
+        )
+        ingest = IngestService(self.config, repository, self.parser)
+        pb_grpc.add_EmailStoreServicer_to_server(
+            EmailStoreServicer(messages, self.blobs, ingest), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection_names = (
             SERVICE_NAME,
@@ -176,6 +190,8 @@ class EmailStoreServer:
         await self.health.enter_graceful_shutdown()
         if self.server is not None:
             await self.server.stop(grace)
+        if self.parser is not None:
+            self.parser.close()
         await self.db.close()
 
 

@@ -146,6 +146,20 @@ def store_request(r: pb.StoreMessageRequest) -> models.StoreMessageInput:
     )
 
 
+def raw_metadata(r: pb.RawMessageMetadata) -> models.RawMessageInput:
+    """The metadata of an IngestRawMessage stream as a model."""
+    return models.RawMessageInput(
+        tenant_id=r.tenant_id,
+        email_account_id=r.email_account_id,
+        direction=direction(r.direction, "metadata.direction"),
+        campaign_id=r.campaign_id,
+        lead_id=r.lead_id,
+        storage_key=r.storage_key,
+        request_id=r.request_id,
+        labels=dict(r.labels),
+    )
+
+
 def upload_part(r: pb.UploadBlobRequest) -> models.UploadPart:
     """One UploadBlobRequest as a model."""
     return models.UploadPart(
@@ -227,6 +241,7 @@ def message(m: models.Message) -> pb.Message:
             for a in m.attachments
         ],
         labels=dict(m.labels),
+        parse_status=m.parse_status,
     )
     if m.from_address is not None:
         out.from_address.CopyFrom(_address_pb(m.from_address))

@@ -15,9 +15,11 @@ from opentelemetry import trace
 
 from service.api import convert
 from service.api.status import to_rpc_status
+from service.core import validation
 from service.core.blobs import BlobService
+from service.core.ingest import IngestService
 from service.core.messages import MessageService
-from service.errors import EmailStoreError, Unimplemented
+from service.errors import EmailStoreError, FieldViolation, InvalidArgument, Unimplemented
 from service.models import DownloadRequest, UploadPart
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,46 @@ def _not_yet(rpc: str) -> Unimplemented:
 class EmailStoreServicer(pb_grpc.EmailStoreServicer):
     """Implements emailstore.v1.EmailStore over the use cases in service.core."""
 
-    def __init__(self, messages: MessageService, blobs: BlobService) -> None:
+    def __init__(self, messages: MessageService, blobs: BlobService, ingest: IngestService) -> None:
         self.messages = messages
         self.blobs = blobs
+        self.ingest = ingest
+
+    async def IngestRawMessage(
+        self, request_iterator: AsyncIterator[pb.IngestRawMessageRequest], context: Context
+    ) -> pb.StoreMessageResponse:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("part") != "metadata":
+            raise InvalidArgument(
+                "the first request must carry metadata",
+                violations=[FieldViolation("metadata", "is required in the first request")],
+            )
+        meta = convert.raw_metadata(first.metadata)
+        _tenant_attribute(meta.tenant_id)
+        limit = self.ingest.config.max_message_bytes
+        raw = bytearray()
+        async for request in request_iterator:
+            if request.WhichOneof("part") != "chunk":
+                raise InvalidArgument(
+                    "only the first request carries metadata; the others carry chunks",
+                    violations=[FieldViolation("metadata", "must be sent once, first")],
+                )
+            raw += request.chunk
+            # Refused as soon as it is too big: the rest of the stream is never buffered.
+            validation.check_limit(
+                "raw message size in bytes", len(raw), limit, "EMAILSTORE_MAX_MESSAGE_BYTES"
+            )
+        result = await self.ingest.ingest(meta, bytes(raw))
+        return convert.store_response(result)
+
+    async def GetRawMessage(
+        self, request: pb.GetRawMessageRequest, context: Context
+    ) -> AsyncIterator[pb.RawChunk]:
+        _tenant_attribute(request.tenant_id)
+        trace.get_current_span().set_attribute("emailstore.storage_key", request.storage_key)
+        pieces = await self.ingest.raw_message(request.tenant_id, request.storage_key)
+        async for piece in pieces:
+            yield pb.RawChunk(data=piece)
 
     async def UploadBlob(
         self, request_iterator: AsyncIterator[pb.UploadBlobRequest], context: Context
@@ -176,15 +215,8 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
 
     # ------------------------------------------ contract RPCs of later issues
 
-    async def IngestRawMessage(self, request_iterator: Any, context: Context) -> Any:
-        raise _not_yet("IngestRawMessage")
-
     async def UpdateMessageStatus(self, request: Any, context: Context) -> Any:
         raise _not_yet("UpdateMessageStatus")
-
-    async def GetRawMessage(self, request: Any, context: Context) -> Any:
-        raise _not_yet("GetRawMessage")
-        yield  # an async generator, as a server-streaming handler must be
 
     async def SearchMessages(self, request: Any, context: Context) -> Any:
         raise _not_yet("SearchMessages")

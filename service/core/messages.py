@@ -43,7 +43,7 @@ def _pairs(addresses: tuple[Address, ...]) -> list[list[str]]:
     return [[a.email, a.name] for a in addresses]
 
 
-def _sha256_json(value: Any) -> bytes:
+def sha256_json(value: Any) -> bytes:
     return hashlib.sha256(
         json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
     ).digest()
@@ -252,7 +252,7 @@ class MessageService:
                 attachments[index] = replace(attachments[index], size_bytes=blobs[sha].size_bytes)
             else:
                 existing[sha] += 1
-        content_hash = _sha256_json(
+        content_hash = sha256_json(
             {
                 "from": [p.from_address.email, p.from_address.name],
                 "to": _pairs(p.to),
@@ -269,7 +269,7 @@ class MessageService:
                 ],
             }
         )
-        fingerprint = _sha256_json(
+        fingerprint = sha256_json(
             {
                 "content": content_hash.hex(),
                 "account": r.email_account_id,

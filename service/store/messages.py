@@ -11,6 +11,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import class_row
 
+from service.codec.blobs import decode_blob
 from service.errors import AlreadyExists, NotFound
 from service.models import (
     Address,
@@ -61,6 +62,7 @@ class MessageRow:
     labels: dict[str, str]
     request_fingerprint: bytes
     request_id: str | None
+    parse_status: str
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def _message(row: MessageRow, attachments: Sequence[AttachmentRow]) -> Message:
         content_hash=bytes(row.content_hash).hex(),
         attachments=tuple(_attachment(a) for a in attachments),
         labels=dict(row.labels),
+        parse_status=row.parse_status,
     )
 
 
@@ -177,6 +180,7 @@ def _inserted_message(new: NewMessage, row: Inserted) -> Message:
             for a in row.attachments
         ),
         labels=dict(new.labels),
+        parse_status=new.parse_status,
     )
 
 
@@ -206,6 +210,19 @@ class MessageRepository:
 
     async def _find_repeat(self, new: NewMessage) -> Message | None:
         async with self.db.transaction(new.tenant_id, "find_repeat") as conn:
+            if new.ingest_hash is not None:
+                # The same raw bytes for the same mailbox (an IMAP re-sync): the same message.
+                fetched = await self._select_one(
+                    conn,
+                    queries.SELECT_MESSAGE_BY_INGEST_HASH,
+                    {
+                        "tenant_id": new.tenant_id,
+                        "email_account_id": new.email_account_id,
+                        "ingest_hash": new.ingest_hash,
+                    },
+                )
+                if fetched is not None:
+                    return fetched.message
             if new.request_id:
                 fetched = await self._select_one(
                     conn,
@@ -284,13 +301,50 @@ class MessageRepository:
             html_blob=blobs.get(bytes(html_sha)) if html_sha is not None else None,
         )
 
+    async def attachment_contents(
+        self, tenant_id: str, attachments: Sequence[Attachment]
+    ) -> list[tuple[Attachment, bytes]]:
+        """Each attachment with its bytes (decoded), for rendering a whole message."""
+        if not attachments:
+            return []
+        shas = list(dict.fromkeys(bytes.fromhex(a.sha256) for a in attachments))
+        async with self.db.transaction(tenant_id, "read_attachments", pipeline=False) as conn:
+            blobs = await self._read_blobs(conn, tenant_id, shas)
+        return [
+            (
+                a,
+                decode_blob(
+                    blobs[bytes.fromhex(a.sha256)].codec, blobs[bytes.fromhex(a.sha256)].chunks
+                ),
+            )
+            for a in attachments
+        ]
+
+    async def raw_parts(
+        self, tenant_id: str, storage_key: str
+    ) -> tuple[StoredBlob, list[StoredBlob]] | None:
+        """The skeleton blob and its body blobs of an ingested message; None for a structured
+        one. NotFound when there is no such message."""
+        params = {"tenant_id": tenant_id, "storage_key": storage_key}
+        async with self.db.transaction(tenant_id, "get_raw_message", pipeline=False) as conn:
+            cur = await conn.execute(queries.SELECT_RAW_PARTS, params)
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound(f"message {storage_key!r} not found")
+            raw_sha, parts = row
+            if raw_sha is None:
+                return None
+            wanted = [bytes(raw_sha), *(bytes.fromhex(p) for p in parts)]
+            blobs = await self._read_blobs(conn, tenant_id, list(dict.fromkeys(wanted)))
+        return blobs[bytes(raw_sha)], [blobs[bytes.fromhex(p)] for p in parts]
+
     async def _read_blobs(
         self, conn: AsyncConn, tenant_id: str, shas: list[bytes]
     ) -> dict[bytes, StoredBlob]:
         if not shas:
             return {}
         cur = await conn.execute(
-            queries.SELECT_BLOB_CHUNKS, {"tenant_id": tenant_id, "sha256": shas}
+            queries.SELECT_BLOB_CHUNKS, {"tenant_id": tenant_id, "sha256": shas}, binary=True
         )
         chunks: dict[bytes, list[bytes]] = defaultdict(list)
         codecs: dict[bytes, str] = {}

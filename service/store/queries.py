@@ -15,7 +15,9 @@ def _compact(sql: str) -> str:
     psycopg caches the parsing of a statement's %(name)s placeholders only for statements up
     to 4 KiB; the big write statement fits once its comments and indentation are gone.
     """
-    return re.sub(r"\s+", " ", re.sub(r"--[^\n]*", "", sql)).strip()
+    text = re.sub(r"\s+", " ", re.sub(r"--[^\n]*", "", sql))
+    # No string literal here contains these characters, so the spaces around them can go.
+    return re.sub(r" ?([(),=]) ?", r"\1", text).strip()
 
 
 MESSAGE_COLUMNS = """
@@ -23,7 +25,8 @@ MESSAGE_COLUMNS = """
     m.direction, m.message_type, m.status, m.from_email, m.from_name, m.recipients, m.subject,
     m.message_id_header, m.in_reply_to, m."references", m.thread_id, m.parent_storage_key,
     m.created_at, m.updated_at, m.sent_at, m.expires_at, m.archived_at, m.raw_size_bytes,
-    m.stored_size_bytes, m.content_hash, m.labels, m.request_fingerprint, m.request_id
+    m.stored_size_bytes, m.content_hash, m.labels, m.request_fingerprint, m.request_id,
+    m.parse_status
 """
 
 # Adds references to blobs the tenant already has (attachments given by digest).
@@ -51,7 +54,8 @@ WITH x AS (
         message_id_header text, in_reply_to text, "references" jsonb, thread_refs jsonb,
         new_thread_id text, labels jsonb, raw_size_bytes bigint, stored_size_bytes bigint,
         content_hash text, attachment_count int, sent_at timestamptz, headers jsonb,
-        text_sha256 text, html_sha256 text)
+        text_sha256 text, html_sha256 text, ingest_hash text, parse_status text,
+        raw_sha256 text, raw_parts jsonb)
 ), bl AS (
     SELECT * FROM jsonb_to_recordset(%(blobs)s::jsonb) AS u(
         sha256 text, size_bytes bigint, stored_size_bytes bigint, codec text, chunk_count int,
@@ -61,14 +65,15 @@ WITH x AS (
         tenant_id, storage_key, request_id, request_fingerprint, email_account_id, campaign_id,
         lead_id, direction, message_type, status, from_email, from_name, to_email, recipients,
         subject, message_id_header, in_reply_to, "references", thread_id, parent_storage_key,
-        labels, raw_size_bytes, stored_size_bytes, content_hash, attachment_count, sent_at)
+        labels, raw_size_bytes, stored_size_bytes, content_hash, attachment_count, sent_at,
+        ingest_hash, parse_status)
     SELECT %(tenant_id)s, x.storage_key, x.request_id, decode(x.fingerprint, 'hex'),
         x.email_account_id, x.campaign_id, x.lead_id, x.direction, x.message_type, x.status,
         x.from_email, x.from_name, x.to_email, x.recipients, x.subject, x.message_id_header,
         x.in_reply_to, ARRAY(SELECT jsonb_array_elements_text(x."references")),
         coalesce(p.thread_id, x.new_thread_id), coalesce(p.storage_key, ''), x.labels,
         x.raw_size_bytes, x.stored_size_bytes, decode(x.content_hash, 'hex'),
-        x.attachment_count, x.sent_at
+        x.attachment_count, x.sent_at, decode(x.ingest_hash, 'hex'), x.parse_status
     FROM x LEFT JOIN LATERAL (
         -- The message this one answers, when the tenant has it: join its thread.
         SELECT q.thread_id, q.storage_key
@@ -106,18 +111,21 @@ WITH x AS (
       ON c.ord - 1 >= bl.first_chunk AND c.ord - 1 < bl.first_chunk + bl.chunk_count
     WHERE b.inserted
 ), c AS (
-    INSERT INTO email_content (tenant_id, storage_key, headers, text_sha256, html_sha256)
+    INSERT INTO email_content (tenant_id, storage_key, headers, text_sha256, html_sha256,
+                               raw_sha256, raw_parts)
     SELECT %(tenant_id)s, m.storage_key, x.headers, decode(x.text_sha256, 'hex'),
-           decode(x.html_sha256, 'hex')
+           decode(x.html_sha256, 'hex'), decode(x.raw_sha256, 'hex'), x.raw_parts
     FROM m JOIN x USING (storage_key)
 ), a AS (
     INSERT INTO attachments (tenant_id, storage_key, attachment_id, position, filename, mime_type,
                              size_bytes, sha256, disposition, content_id, part_path)
     SELECT %(tenant_id)s, m.storage_key, at.attachment_id, at.position, at.filename,
-           at.mime_type, at.size_bytes, decode(at.sha256, 'hex'), at.disposition, at.content_id, ''
+           at.mime_type, at.size_bytes, decode(at.sha256, 'hex'), at.disposition, at.content_id,
+           at.part_path
     FROM m JOIN jsonb_to_recordset(%(attachments)s::jsonb) AS at(
         storage_key text, attachment_id text, position int, filename text, mime_type text,
-        size_bytes bigint, sha256 text, disposition text, content_id text) USING (storage_key)
+        size_bytes bigint, sha256 text, disposition text, content_id text, part_path text)
+        USING (storage_key)
 )
 SELECT storage_key, thread_id, parent_storage_key, created_at, updated_at FROM m
 """
@@ -126,6 +134,17 @@ INSERT_MESSAGES = _compact(INSERT_MESSAGES)
 SELECT_MESSAGE_BY_KEY = f"""
 SELECT {MESSAGE_COLUMNS} FROM email_messages m
 WHERE m.tenant_id = %(tenant_id)s AND m.storage_key = %(storage_key)s
+"""
+
+SELECT_MESSAGE_BY_INGEST_HASH = f"""
+SELECT {MESSAGE_COLUMNS} FROM email_messages m
+WHERE m.tenant_id = %(tenant_id)s AND m.email_account_id = %(email_account_id)s
+  AND m.ingest_hash = %(ingest_hash)s
+"""
+
+SELECT_RAW_PARTS = """
+SELECT raw_sha256, raw_parts FROM email_content
+WHERE tenant_id = %(tenant_id)s AND storage_key = %(storage_key)s
 """
 
 SELECT_MESSAGE_BY_REQUEST_ID = f"""
@@ -168,6 +187,9 @@ WITH m AS (
     UNION ALL
     SELECT c.raw_sha256 FROM email_content c JOIN m USING (tenant_id, storage_key)
     WHERE c.raw_sha256 IS NOT NULL
+    UNION ALL
+    SELECT decode(p.sha256, 'hex') FROM email_content c JOIN m USING (tenant_id, storage_key)
+        CROSS JOIN LATERAL jsonb_array_elements_text(c.raw_parts) AS p(sha256)
     UNION ALL
     SELECT a.sha256 FROM attachments a JOIN m USING (tenant_id, storage_key)
 ), released AS (

@@ -22,6 +22,7 @@ class NewAttachment:
     content_id: str
     sha256: bytes
     size_bytes: int | None = None
+    part_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,13 @@ class NewMessage:
     new_blob_refs: Mapping[bytes, int]
     # References to blobs the tenant must already have (attachments given by digest).
     existing_blob_refs: Mapping[bytes, int] = field(default_factory=dict)
+    # Raw ingest: SHA-256 of the raw bytes (a re-sync of the same mailbox is the same message),
+    # how far parsing got, the skeleton blob and the blobs of its bodies in skeleton order.
+    ingest_hash: bytes | None = None
+    parse_status: str = "structured"
+    raw_sha256: bytes | None = None
+    raw_parts: tuple[bytes, ...] = ()
+    raw_size_bytes: int | None = None
 
 
 @dataclass(frozen=True)

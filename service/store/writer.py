@@ -79,7 +79,13 @@ def _sizes_and_refs(
     ]
     refs = [sha for sha in (new.text_sha256, new.html_sha256) if sha is not None]
     refs.extend(a.sha256 for a in attachments)
-    raw = sum(sizes[sha][0] for sha in refs)
+    content_refs = list(refs)
+    if new.raw_sha256 is not None:
+        refs.append(new.raw_sha256)
+        refs.extend(new.raw_parts)
+    raw = sum(sizes[sha][0] for sha in content_refs)
+    if new.raw_size_bytes is not None:
+        raw = new.raw_size_bytes
     stored = sum(sizes[sha][1] for sha in refs)
     return raw, stored, attachments, refs
 
@@ -134,6 +140,10 @@ def batch_params(
                 "headers": new.headers,
                 "text_sha256": _hex(new.text_sha256),
                 "html_sha256": _hex(new.html_sha256),
+                "ingest_hash": _hex(new.ingest_hash),
+                "parse_status": new.parse_status,
+                "raw_sha256": _hex(new.raw_sha256),
+                "raw_parts": [sha.hex() for sha in new.raw_parts],
             }
         )
         refs.extend({"storage_key": new.storage_key, "sha256": sha.hex()} for sha in message_refs)
@@ -163,6 +173,7 @@ def batch_params(
                 "sha256": a.sha256.hex(),
                 "disposition": a.disposition,
                 "content_id": a.content_id,
+                "part_path": a.part_path,
             }
             for a in filled
         )

@@ -246,9 +246,7 @@ async def test_usage_reports_dedup_and_compression(stub: Stub, tenant: str) -> N
 @pytest.mark.parametrize(
     "rpc",
     [
-        "IngestRawMessage",
         "UpdateMessageStatus",
-        "GetRawMessage",
         "SearchMessages",
         "GetThread",
         "ListMessageEvents",

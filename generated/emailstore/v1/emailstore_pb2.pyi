@@ -373,6 +373,7 @@ class Message(_message.Message):
     HTML_BODY_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    PARSE_STATUS_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Owner tenant (UUID)."""
     storage_key: _builtins.str
@@ -416,6 +417,11 @@ class Message(_message.Message):
     """Plain-text body, UTF-8. FULL view only."""
     html_body: _builtins.str
     """HTML body, UTF-8. FULL view only."""
+    parse_status: _builtins.str
+    """"structured" (StoreMessage), "parsed" (IngestRawMessage), or "unparsed: <why>" when an
+    ingested message could not be parsed (limits, time limit, parser error): it is then kept
+    whole, and GetRawMessage still returns it exactly.
+    """
     @_builtins.property
     def from_address(self) -> Global___Address:
         """From: address."""
@@ -507,10 +513,11 @@ class Message(_message.Message):
         html_body: _builtins.str = ...,
         attachments: _abc.Iterable[Global___Attachment] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        parse_status: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "created_at", b"created_at", "expires_at", b"expires_at", "from_address", b"from_address", "sent_at", b"sent_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "attachments", b"attachments", "bcc", b"bcc", "campaign_id", b"campaign_id", "cc", b"cc", "content_hash", b"content_hash", "created_at", b"created_at", "direction", b"direction", "email_account_id", b"email_account_id", "expires_at", b"expires_at", "from_address", b"from_address", "headers", b"headers", "html_body", b"html_body", "in_reply_to", b"in_reply_to", "labels", b"labels", "lead_id", b"lead_id", "message_id_header", b"message_id_header", "message_type", b"message_type", "parent_storage_key", b"parent_storage_key", "raw_size_bytes", b"raw_size_bytes", "references", b"references", "reply_to", b"reply_to", "sent_at", b"sent_at", "status", b"status", "storage_key", b"storage_key", "stored_size_bytes", b"stored_size_bytes", "subject", b"subject", "tenant_id", b"tenant_id", "text_body", b"text_body", "thread_id", b"thread_id", "to", b"to", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "attachments", b"attachments", "bcc", b"bcc", "campaign_id", b"campaign_id", "cc", b"cc", "content_hash", b"content_hash", "created_at", b"created_at", "direction", b"direction", "email_account_id", b"email_account_id", "expires_at", b"expires_at", "from_address", b"from_address", "headers", b"headers", "html_body", b"html_body", "in_reply_to", b"in_reply_to", "labels", b"labels", "lead_id", b"lead_id", "message_id_header", b"message_id_header", "message_type", b"message_type", "parent_storage_key", b"parent_storage_key", "parse_status", b"parse_status", "raw_size_bytes", b"raw_size_bytes", "references", b"references", "reply_to", b"reply_to", "sent_at", b"sent_at", "status", b"status", "storage_key", b"storage_key", "stored_size_bytes", b"stored_size_bytes", "subject", b"subject", "tenant_id", b"tenant_id", "text_body", b"text_body", "thread_id", b"thread_id", "to", b"to", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -191,7 +191,13 @@ class EmailStoreServicer:
 
     def IngestRawMessage(self, request_iterator, context):
         """Ingests one raw RFC 5322 message: first a `metadata` request, then the
-        bytes in `chunk` requests. The original bytes are kept byte-exact.
+        bytes in `chunk` requests. Any bytes are accepted: the message is parsed
+        (headers, addresses, bodies, attachments; each decoded part stored once
+        per tenant) in a worker process under a time limit, and whatever cannot
+        be parsed is kept whole with parse_status saying why. GetRawMessage gives
+        back the exact original. Idempotent on request_id, and the same bytes
+        for the same email_account_id are the same message (deduplicated =
+        true). Over EMAILSTORE_MAX_MESSAGE_BYTES: RESOURCE_EXHAUSTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -62,7 +62,13 @@ class EmailStoreStub:
     """
     IngestRawMessage: _grpc.StreamUnaryMultiCallable[_emailstore_pb2.IngestRawMessageRequest, _emailstore_pb2.StoreMessageResponse]
     """Ingests one raw RFC 5322 message: first a `metadata` request, then the
-    bytes in `chunk` requests. The original bytes are kept byte-exact.
+    bytes in `chunk` requests. Any bytes are accepted: the message is parsed
+    (headers, addresses, bodies, attachments; each decoded part stored once
+    per tenant) in a worker process under a time limit, and whatever cannot
+    be parsed is kept whole with parse_status saying why. GetRawMessage gives
+    back the exact original. Idempotent on request_id, and the same bytes
+    for the same email_account_id are the same message (deduplicated =
+    true). Over EMAILSTORE_MAX_MESSAGE_BYTES: RESOURCE_EXHAUSTED.
     """
     UploadBlob: _grpc.StreamUnaryMultiCallable[_emailstore_pb2.UploadBlobRequest, _emailstore_pb2.Blob]
     """Resumable upload of one attachment's bytes (ByteStream Write semantics).
@@ -161,7 +167,13 @@ class EmailStoreAsyncStub(EmailStoreStub):
     """
     IngestRawMessage: _aio.StreamUnaryMultiCallable[_emailstore_pb2.IngestRawMessageRequest, _emailstore_pb2.StoreMessageResponse]  # type: ignore[assignment]
     """Ingests one raw RFC 5322 message: first a `metadata` request, then the
-    bytes in `chunk` requests. The original bytes are kept byte-exact.
+    bytes in `chunk` requests. Any bytes are accepted: the message is parsed
+    (headers, addresses, bodies, attachments; each decoded part stored once
+    per tenant) in a worker process under a time limit, and whatever cannot
+    be parsed is kept whole with parse_status saying why. GetRawMessage gives
+    back the exact original. Idempotent on request_id, and the same bytes
+    for the same email_account_id are the same message (deduplicated =
+    true). Over EMAILSTORE_MAX_MESSAGE_BYTES: RESOURCE_EXHAUSTED.
     """
     UploadBlob: _aio.StreamUnaryMultiCallable[_emailstore_pb2.UploadBlobRequest, _emailstore_pb2.Blob]  # type: ignore[assignment]
     """Resumable upload of one attachment's bytes (ByteStream Write semantics).
@@ -275,7 +287,13 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.StoreMessageResponse, _abc.Awaitable[_emailstore_pb2.StoreMessageResponse]]:
         """Ingests one raw RFC 5322 message: first a `metadata` request, then the
-        bytes in `chunk` requests. The original bytes are kept byte-exact.
+        bytes in `chunk` requests. Any bytes are accepted: the message is parsed
+        (headers, addresses, bodies, attachments; each decoded part stored once
+        per tenant) in a worker process under a time limit, and whatever cannot
+        be parsed is kept whole with parse_status saying why. GetRawMessage gives
+        back the exact original. Idempotent on request_id, and the same bytes
+        for the same email_account_id are the same message (deduplicated =
+        true). Over EMAILSTORE_MAX_MESSAGE_BYTES: RESOURCE_EXHAUSTED.
         """
 
     @_abc_1.abstractmethod

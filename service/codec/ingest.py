@@ -1,0 +1,249 @@
+"""Parsing of raw RFC 5322 messages for ingest (pure; runs in a worker process).
+
+The byte-exact structure comes from `service.codec.mime`; the meaning (decoded headers,
+addresses, bodies, attachment names) from the standard library's `email` package. Parsing uses
+the `compat32` policy: it is the fastest policy and never raises on malformed input (it records
+defects instead), which matters more here than the convenience of `policy.default`, whose
+header objects can raise on access. Decoding is then done explicitly, field by field, with
+fallbacks that never raise. Nothing is ever lost: whatever cannot be parsed is kept whole,
+raw, with a status saying why.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import quopri
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+
+from service.codec.mime import (
+    LeafPart,
+    MimeLimitExceeded,
+    MimeLimits,
+    Skeleton,
+    StoredBody,
+    split_message,
+)
+
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_FOLD = re.compile(r"\r?\n[ \t]")
+_FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    """An attachment or inline part, decoded."""
+
+    path: str
+    filename: str
+    mime_type: str
+    disposition: str  # "attachment" | "inline"
+    content_id: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ParsedRaw:
+    """What ingest stores of a raw message: how to rebuild it, and what it says."""
+
+    status: str  # "parsed", or "unparsed: <why>"
+    skeleton: bytes = field(repr=False)
+    bodies: tuple[bytes, ...] = field(repr=False)  # the bytes each skeleton body refers to
+    headers: tuple[tuple[str, str], ...] = ()
+    from_address: tuple[str, str] | None = None
+    to: tuple[tuple[str, str], ...] = ()
+    cc: tuple[tuple[str, str], ...] = ()
+    bcc: tuple[tuple[str, str], ...] = ()
+    reply_to: tuple[tuple[str, str], ...] = ()
+    subject: str = ""
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    date: datetime | None = None
+    text: str = ""
+    html: str = ""
+    attachments: tuple[ParsedAttachment, ...] = ()
+
+
+def unparsed(raw: bytes, why: str) -> ParsedRaw:
+    """The message kept whole: a skeleton with one body, the raw bytes themselves."""
+    whole = StoredBody(raw, "identity")
+    skeleton = Skeleton((("body", 0),)).to_bytes([whole])
+    return ParsedRaw(status=f"unparsed: {why}", skeleton=skeleton, bodies=(raw,))
+
+
+def _text_of_header(value: str) -> str:
+    """A header value unfolded and RFC 2047-decoded; 8-bit bytes read as UTF-8."""
+    value = _FOLD.sub(" ", value).strip()
+    if any("\udc80" <= ch <= "\udcff" for ch in value):
+        # compat32 keeps raw 8-bit header bytes as surrogates: most are UTF-8, the rest
+        # usually Windows-1252.
+        data = value.encode("ascii", "surrogateescape")
+        try:
+            value = data.decode("utf-8")
+        except UnicodeDecodeError:
+            value = data.decode("cp1252", "replace")
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError, AssertionError, TypeError):
+        return value
+
+
+def _addresses(values: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = getaddresses([_text_of_header(v) for v in values])
+    return tuple((email, name) for name, email in pairs if email)
+
+
+def decode_text(data: bytes, charset: str | None) -> str:
+    """Bytes to text in the declared charset, then fallbacks; never raises."""
+    for candidate in (charset, *_FALLBACK_CHARSETS):
+        if not candidate:
+            continue
+        try:
+            return data.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")  # unreachable: latin-1 decodes anything
+
+
+def _transfer_decoded(encoded: bytes, body: StoredBody, encoding: str) -> bytes:
+    if body.form == "base64":
+        return body.data
+    if encoding == "base64":
+        try:
+            return base64.b64decode(encoded, validate=False)
+        except (binascii.Error, ValueError):
+            return encoded
+    if encoding == "quoted-printable":
+        return quopri.decodestring(encoded)
+    return encoded
+
+
+def _is_attachment(leaf: LeafPart, headers: Message) -> bool:
+    disposition = str(headers.get("Content-Disposition", "")).split(";")[0].strip().lower()
+    if disposition == "attachment":
+        return True
+    # Text without a file name is a body; everything else is an attachment or inline part.
+    return leaf.content_type not in ("text/plain", "text/html") or bool(headers.get_filename())
+
+
+def _filename(headers: Message) -> str:
+    try:
+        name = headers.get_filename() or headers.get_param("name") or ""
+    except (ValueError, LookupError, UnicodeError):
+        name = ""
+    if isinstance(name, tuple):  # an RFC 2231 value get_param did not collapse
+        name = str(name[2])
+    return _text_of_header(str(name)) if name else ""
+
+
+def parse_raw(raw: bytes, limits: MimeLimits | None = None) -> ParsedRaw:
+    """Parses a raw message; any failure keeps it whole with a status saying why."""
+    try:
+        return _parse(raw, limits or MimeLimits())
+    except MimeLimitExceeded as exc:
+        return unparsed(raw, str(exc))
+    except RecursionError:
+        return unparsed(raw, "nesting too deep for the parser")
+    except Exception as exc:  # the message is kept raw whatever the parser trips on
+        return unparsed(raw, f"parser error: {type(exc).__name__}")
+
+
+def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
+    split = split_message(raw, limits)
+    skeleton = split.skeleton_bytes()
+    bodies = [b.data for b in split.bodies]
+    # Nothing is stored unless it is certain to give back the very same bytes.
+    if hashlib.sha256(Skeleton.rebuild(skeleton, bodies)).digest() != hashlib.sha256(raw).digest():
+        return unparsed(raw, "reconstruction check failed")
+    top = split.leaves[0].headers if split.leaves and split.leaves[0].path == "" else None
+    header_block = raw[: split.leaves[0].header_end] if top is not None else b""
+    if top is None:
+        from email.parser import BytesHeaderParser
+        from email.policy import compat32
+
+        top = BytesHeaderParser(policy=compat32).parsebytes(raw[: _top_header_end(raw)])
+        header_block = raw[: _top_header_end(raw)]
+    if len(header_block) > limits.max_header_bytes:
+        raise MimeLimitExceeded(f"header block over {limits.max_header_bytes} bytes")
+    # raw_items(): the values as parsed, surrogates and all (get() would turn 8-bit bytes into
+    # Header objects that print as replacement characters).
+    raw_headers = [(name, str(value)) for name, value in top.raw_items()]
+    headers = tuple((name, _text_of_header(value)) for name, value in raw_headers)
+
+    def all_values(name: str) -> list[str]:
+        wanted = name.lower()
+        return [value for key, value in raw_headers if key.lower() == wanted]
+
+    def first_value(name: str) -> str:
+        values = all_values(name)
+        return values[0] if values else ""
+
+    text = html = ""
+    attachments: list[ParsedAttachment] = []
+    for leaf, body in zip(split.leaves, split.bodies, strict=True):
+        encoded = raw[leaf.body_start : leaf.body_end]
+        decoded = _transfer_decoded(encoded, body, leaf.transfer_encoding)
+        if not _is_attachment(leaf, leaf.headers):
+            charset = leaf.headers.get_content_charset()
+            if leaf.content_type == "text/plain" and not text:
+                text = decode_text(decoded, charset)
+                continue
+            if leaf.content_type == "text/html" and not html:
+                html = decode_text(decoded, charset)
+                continue
+        disposition = str(leaf.headers.get("Content-Disposition", "")).split(";")[0].strip()
+        content_id = str(leaf.headers.get("Content-ID", "")).strip().strip("<>")
+        attachments.append(
+            ParsedAttachment(
+                path=leaf.path or "1",
+                filename=_filename(leaf.headers),
+                mime_type=leaf.content_type,
+                disposition="inline" if disposition.lower() == "inline" else "attachment",
+                content_id=_FOLD.sub("", content_id),
+                data=decoded,
+            )
+        )
+    subject = _text_of_header(first_value("Subject"))
+    date = None
+    try:
+        raw_date = first_value("Date")
+        date = parsedate_to_datetime(raw_date) if raw_date else None
+        if date is not None and date.tzinfo is None:
+            date = None
+    except (TypeError, ValueError, IndexError):
+        date = None
+    message_ids = _MESSAGE_ID.findall(first_value("Message-ID"))
+    in_reply_to = _MESSAGE_ID.findall(first_value("In-Reply-To"))
+    references = tuple(_MESSAGE_ID.findall(" ".join(all_values("References"))))
+    senders = _addresses(all_values("From"))
+    return ParsedRaw(
+        status="parsed",
+        skeleton=skeleton,
+        bodies=tuple(bodies),
+        headers=headers,
+        from_address=senders[0] if senders else None,
+        to=_addresses(all_values("To")),
+        cc=_addresses(all_values("Cc")),
+        bcc=_addresses(all_values("Bcc")),
+        reply_to=_addresses(all_values("Reply-To")),
+        subject=subject,
+        message_id=message_ids[0] if message_ids else "",
+        in_reply_to=in_reply_to[0] if in_reply_to else "",
+        references=references,
+        date=date,
+        text=text,
+        html=html,
+        attachments=tuple(attachments),
+    )
+
+
+def _top_header_end(raw: bytes) -> int:
+    ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := raw.find(sep)) >= 0]
+    return min(ends) if ends else len(raw)

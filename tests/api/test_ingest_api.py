@@ -1,0 +1,233 @@
+"""IngestRawMessage and GetRawMessage over real gRPC: exact bytes back, parsed fields, dedup."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import sysconfig
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+from emailstore.v1 import emailstore_pb2 as pb
+from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
+
+from service.server import EmailStoreServer
+from tests.factories import store_request
+from tests.mime_corpus import PDF, corpus
+
+Stub = pb_grpc.EmailStoreStub
+CPYTHON_SAMPLES = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
+
+
+async def _requests(
+    meta: pb.RawMessageMetadata, raw: bytes, piece: int = 64 * 1024
+) -> AsyncIterator[pb.IngestRawMessageRequest]:
+    yield pb.IngestRawMessageRequest(metadata=meta)
+    for start in range(0, len(raw), piece):
+        yield pb.IngestRawMessageRequest(chunk=raw[start : start + piece])
+
+
+async def ingest(stub: Stub, tenant: str, raw: bytes, **meta: object) -> pb.StoreMessageResponse:
+    """Ingests raw bytes as an inbound message of mailbox acct-1 (unless told otherwise)."""
+    fields: dict[str, object] = {
+        "tenant_id": tenant,
+        "email_account_id": "acct-1",
+        "direction": pb.INBOUND,
+    }
+    fields.update(meta)
+    return await stub.IngestRawMessage(_requests(pb.RawMessageMetadata(**fields), raw))  # type: ignore[arg-type]
+
+
+async def raw_of(stub: Stub, tenant: str, storage_key: str) -> bytes:
+    """The bytes GetRawMessage streams back."""
+    request = pb.GetRawMessageRequest(tenant_id=tenant, storage_key=storage_key)
+    return b"".join([chunk.data async for chunk in stub.GetRawMessage(request)])
+
+
+async def test_corpus_comes_back_byte_for_byte(stub: Stub, tenant: str) -> None:
+    """Every awkward message of the corpus is stored and returned exactly."""
+    for name, raw in corpus().items():
+        response = await ingest(stub, tenant, raw, email_account_id=f"acct-{name}")
+        assert not response.deduplicated, name
+        assert response.message.raw_size_bytes == len(raw)
+        assert response.message.content_hash == hashlib.sha256(raw).hexdigest()
+        assert await raw_of(stub, tenant, response.storage_key) == raw, name
+
+
+async def test_cpython_samples_come_back_byte_for_byte(stub: Stub, tenant: str) -> None:
+    """The CPython test_email samples round-trip through the service (skipped when absent)."""
+    files = sorted(CPYTHON_SAMPLES.glob("msg_*.txt")) if CPYTHON_SAMPLES.is_dir() else []
+    if not files:
+        pytest.skip(f"CPython's test_email data is not installed ({CPYTHON_SAMPLES})")
+    for path in files:
+        raw = path.read_bytes()
+        response = await ingest(stub, tenant, raw, email_account_id=path.name)
+        assert await raw_of(stub, tenant, response.storage_key) == raw, path.name
+
+
+async def test_parsed_fields_and_threading(stub: Stub, tenant: str) -> None:
+    """A reply: addresses, subject, bodies, Message-IDs; it joins the outbound message's thread."""
+    outbound = await stub.StoreMessage(store_request(tenant, message_id_header="<email_1@acme.io>"))
+    response = await ingest(stub, tenant, corpus()["plain crlf"])
+    got = await stub.GetMessage(
+        pb.GetMessageRequest(tenant_id=tenant, storage_key=response.storage_key)
+    )
+    assert got.from_address == pb.Address(email="jane@example.com", name="Jane")
+    assert [a.email for a in got.to] == ["sam@acme.io"]
+    assert got.subject == "Re: quick question"
+    assert got.message_id_header == "<r1@example.com>"
+    assert got.in_reply_to == "<email_1@acme.io>"
+    assert got.text_body == "Sounds good, Tuesday?\r\n"
+    assert got.direction == pb.INBOUND
+    assert got.status == pb.RECEIVED
+    assert got.parse_status == "parsed"
+    assert got.thread_id == outbound.message.thread_id
+    assert got.parent_storage_key == outbound.storage_key
+    assert [h.name for h in got.headers][:3] == ["From", "To", "Subject"]
+
+
+async def test_encoded_headers_and_attachments(stub: Stub, tenant: str) -> None:
+    """RFC 2047 subjects and names, RFC 2231 file names, inline images with content ids."""
+    messages = corpus()
+    folded = await ingest(stub, tenant, messages["duplicate headers and folding"])
+    got = await stub.GetMessage(
+        pb.GetMessageRequest(tenant_id=tenant, storage_key=folded.storage_key)
+    )
+    assert got.subject == "café and naïve"
+    assert got.from_address.name == "Jérôme"
+    assert [h.value for h in got.headers if h.name == "Received"] == [
+        "from a by b; Mon, 1 Jan 2024 00:00:00 +0000",
+        "from c by d; Mon, 1 Jan 2024 00:00:01 +0000",
+    ]
+    names = await ingest(stub, tenant, messages["rfc 2231 and encoded-word filenames"])
+    assert [a.filename for a in names.message.attachments] == ["€ rates.pdf", "été.pdf"]
+    related = await ingest(stub, tenant, messages["alternative + related with inline image"])
+    got = await stub.GetMessage(
+        pb.GetMessageRequest(tenant_id=tenant, storage_key=related.storage_key)
+    )
+    assert got.text_body == "Hi Sam — see the logo below."
+    assert got.html_body.startswith("<p>Hi Sam")
+    [image] = got.attachments
+    assert (image.mime_type, image.disposition, image.content_id) == (
+        "image/png",
+        "inline",
+        "logo@x",
+    )
+    latin = await ingest(stub, tenant, messages["latin-1 8bit"])
+    got = await stub.GetMessage(
+        pb.GetMessageRequest(tenant_id=tenant, storage_key=latin.storage_key)
+    )
+    assert got.text_body == "Café crème\r\n"
+
+
+async def test_same_pdf_everywhere_is_stored_once(
+    stub: Stub, tenant: str, database_url: str
+) -> None:
+    """A PDF in two differently encoded replies and uploaded once: one blob, three references."""
+    messages = corpus()
+    one = await ingest(stub, tenant, messages["mixed with pdf (76 col base64)"])
+    two = await ingest(stub, tenant, messages["odd base64 line length, LF"])
+    pdf_sha = hashlib.sha256(PDF).hexdigest()
+    assert one.message.attachments[0].sha256 == two.message.attachments[0].sha256 == pdf_sha
+    missing = await stub.FindMissingBlobs(
+        pb.FindMissingBlobsRequest(tenant_id=tenant, sha256=[pdf_sha])
+    )
+    assert list(missing.missing_sha256) == []
+    got = b"".join(
+        [
+            c.data
+            async for c in stub.DownloadAttachment(
+                pb.DownloadAttachmentRequest(
+                    tenant_id=tenant, storage_key=one.storage_key, attachment_id="1"
+                )
+            )
+        ]
+    )
+    assert got == PDF
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT count(*), sum(refcount) FROM blobs WHERE sha256 = %s", (bytes.fromhex(pdf_sha),)
+        ).fetchone()
+    # One blob, referenced as an attachment and as a raw body by each message.
+    assert rows == (1, 4)
+
+
+async def test_resync_and_retries_are_deduplicated(stub: Stub, tenant: str) -> None:
+    """The same bytes for the same mailbox, or the same request_id: the first message."""
+    raw = corpus()["plain crlf"]
+    first = await ingest(stub, tenant, raw)
+    again = await ingest(stub, tenant, raw)
+    assert again.deduplicated
+    assert again.storage_key == first.storage_key
+    other_mailbox = await ingest(stub, tenant, raw, email_account_id="acct-2")
+    assert not other_mailbox.deduplicated
+    retried = await ingest(stub, tenant, corpus()["no body"], request_id="r-1")
+    repeat = await ingest(stub, tenant, corpus()["no body"], request_id="r-1")
+    assert repeat.deduplicated
+    assert repeat.storage_key == retried.storage_key
+
+
+async def test_delete_releases_every_part(
+    stub: Stub, tenant: str, server: EmailStoreServer
+) -> None:
+    """Deleting an ingested message releases its skeleton, bodies and attachments."""
+    response = await ingest(stub, tenant, corpus()["alternative + related with inline image"])
+    await stub.DeleteMessage(
+        pb.DeleteMessageRequest(tenant_id=tenant, storage_key=response.storage_key)
+    )
+    await server.blobs.repository.collect(grace_s=0)
+    usage = await stub.GetStorageUsage(pb.GetStorageUsageRequest(tenant_id=tenant))
+    assert (usage.blob_count, usage.stored_bytes, usage.pending_gc_bytes) == (0, 0, 0)
+
+
+async def test_structured_message_renders_as_rfc5322(stub: Stub, tenant: str) -> None:
+    """GetRawMessage of a StoreMessage message is a well-formed MIME message with its parts."""
+    stored = await stub.StoreMessage(
+        store_request(
+            tenant,
+            attachments=[
+                pb.AttachmentInput(filename="deck.pdf", mime_type="application/pdf", content=PDF)
+            ],
+        )
+    )
+    raw = await raw_of(stub, tenant, stored.storage_key)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == "Quick question, Jane"
+    assert message["Message-ID"] == stored.message.message_id_header
+    assert message["X-Campaign"] == "camp-1"
+    body = message.get_body(preferencelist=("html",))
+    assert body is not None
+    assert "Hi Jane" in body.get_content()
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "deck.pdf"
+    assert attachment.get_content() == PDF
+
+
+async def test_bad_ingest_requests(stub: Stub, tenant: str) -> None:
+    """Metadata missing or wrong: INVALID_ARGUMENT; unknown keys: NOT_FOUND."""
+
+    async def chunks_only() -> AsyncIterator[pb.IngestRawMessageRequest]:
+        yield pb.IngestRawMessageRequest(chunk=b"From: a@b.co\r\n\r\nx")
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.IngestRawMessage(chunks_only())
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    for meta in (
+        {"tenant_id": "nope"},
+        {"direction": pb.DIRECTION_UNSPECIFIED},
+        {"storage_key": "has space"},
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await ingest(stub, tenant, b"From: a@b.co\r\n\r\nx", **meta)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, meta
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await raw_of(stub, tenant, "missing")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await raw_of(stub, str(uuid.uuid4()), "missing")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
