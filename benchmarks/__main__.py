@@ -38,7 +38,7 @@ from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
-from benchmarks import blobs
+from benchmarks import blobs, ingest
 from benchmarks.corpus import ColdEmail, cold_email
 from service.codec.blobs import CHUNK_SIZE, encode_blob
 from service.store import queries
@@ -321,8 +321,9 @@ async def main() -> int:
     parser.add_argument("--pool", type=int, default=16, help="connections, server and baseline")
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument(
-        "--only", choices=["messages", "blobs"], help="run one group of scenarios only"
+        "--only", choices=["messages", "blobs", "ingest"], help="run one group of scenarios only"
     )
+    parser.add_argument("--ingest-messages", type=int, default=1000)
     args = parser.parse_args()
 
     total = args.messages + args.warmup
@@ -338,7 +339,7 @@ async def main() -> int:
             flush=True,
         )
         server, port = await _start_server(_database(admin_url, "bench_service"), args)
-        if args.only != "blobs":
+        if args.only in (None, "messages"):
             baseline = await bench_baseline(_database(admin_url, "bench_baseline"), emails, args)
             print(f"  {baseline.name}: {baseline.rate:,.0f} msg/s", flush=True)
             unary = await bench_unary(port, emails, args)
@@ -347,10 +348,12 @@ async def main() -> int:
             print(f"  {streamed.name}: {streamed.rate:,.0f} msg/s", flush=True)
             floor = await bench_grpc_floor(port, args.messages, args)
             print(f"  {floor.name}: {floor.rate:,.0f} RPC/s", flush=True)
-        if args.only != "messages":
+        if args.only in (None, "blobs"):
             blob_table = await blobs.run(
                 admin_url, _database(admin_url, "bench_blobs_limit"), port, server.pid
             )
+        if args.only in (None, "ingest"):
+            ingest_table = await ingest.run(port, args.ingest_messages)
     finally:
         if server is not None and server.returncode is None:
             server.send_signal(signal.SIGTERM)
@@ -358,10 +361,13 @@ async def main() -> int:
         embedded.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
-    if args.only != "messages":
+    if args.only in (None, "blobs"):
         print("\nAttachments (random bytes, like PDF/JPEG/ZIP):\n")
         print(blob_table)
-    if args.only == "blobs":
+    if args.only in (None, "ingest"):
+        print("\nRaw ingest (realistic inbound mix):\n")
+        print(ingest_table)
+    if args.only in ("blobs", "ingest"):
         return 0
     targets = {
         unary.name: f"≥ 1,000/s and ≥ 0.5x baseline → {'PASS' if unary.rate >= 1000 and unary.rate >= 0.5 * baseline.rate else 'MISS'}",

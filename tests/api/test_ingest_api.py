@@ -15,10 +15,13 @@ import psycopg
 import pytest
 from emailstore.v1 import emailstore_pb2 as pb
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from service.server import EmailStoreServer
 from tests.factories import store_request
 from tests.mime_corpus import PDF, corpus
+from tests.unit.test_mime_split import mime_messages
 
 Stub = pb_grpc.EmailStoreStub
 CPYTHON_SAMPLES = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
@@ -231,3 +234,17 @@ async def test_bad_ingest_requests(stub: Stub, tenant: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await raw_of(stub, str(uuid.uuid4()), "missing")
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(raw=st.one_of(mime_messages(), st.binary(max_size=2000)))
+async def test_generated_messages_come_back_byte_for_byte(
+    stub: Stub, tenant: str, raw: bytes
+) -> None:
+    """GetRawMessage(IngestRawMessage(x)) == x for generated MIME trees and arbitrary bytes."""
+    response = await ingest(stub, tenant, raw)
+    assert await raw_of(stub, tenant, response.storage_key) == raw
