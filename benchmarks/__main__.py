@@ -138,6 +138,10 @@ def _baseline_params(tenant: str, email: ColdEmail, level: int) -> dict[str, Any
         "headers": [list(h) for h in email.headers],
         "text_sha256": text.sha256_hex,
         "html_sha256": html.sha256_hex,
+        "ingest_hash": None,
+        "parse_status": "structured",
+        "raw_sha256": None,
+        "raw_parts": [],
     }
     return {
         "tenant_id": tenant,

@@ -1,5 +1,7 @@
-"""Ingest limits: what is too big is refused, what is too complex is kept whole, and parsing
-never stalls the server."""
+"""Ingest limits: what is too big is refused, what is too complex is kept whole.
+
+(That parsing runs in worker processes under a time limit is tested in
+tests/unit/test_parser_pool.py.)"""
 
 from __future__ import annotations
 
