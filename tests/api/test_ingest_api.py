@@ -46,6 +46,11 @@ async def ingest(stub: Stub, tenant: str, raw: bytes, **meta: object) -> pb.Stor
     return await stub.IngestRawMessage(_requests(pb.RawMessageMetadata(**fields), raw))  # type: ignore[arg-type]
 
 
+async def _upload(items: list[pb.UploadBlobRequest]) -> AsyncIterator[pb.UploadBlobRequest]:
+    for item in items:
+        yield item
+
+
 async def raw_of(stub: Stub, tenant: str, storage_key: str) -> bytes:
     """The bytes GetRawMessage streams back."""
     request = pb.GetRawMessageRequest(tenant_id=tenant, storage_key=storage_key)
@@ -141,6 +146,17 @@ async def test_same_pdf_everywhere_is_stored_once(
         pb.FindMissingBlobsRequest(tenant_id=tenant, sha256=[pdf_sha])
     )
     assert list(missing.missing_sha256) == []
+    # The sender uploads the same deck: same digest, nothing stored again.
+    uploaded = await stub.UploadBlob(
+        _upload(
+            [
+                pb.UploadBlobRequest(
+                    tenant_id=tenant, upload_id=str(uuid.uuid4()), data=PDF, finish_write=True
+                )
+            ]
+        )
+    )
+    assert uploaded.sha256 == pdf_sha
     got = b"".join(
         [
             c.data
