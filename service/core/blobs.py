@@ -335,9 +335,7 @@ class BlobService:
         hasher = hashlib.sha256()
         for first in range(0, chunk_count, READ_AHEAD_CHUNKS):
             last = min(first + READ_AHEAD_CHUNKS, chunk_count) - 1
-            chunks = await self.repository.read_chunks(
-                tenant, session.staging_sha256, first, last, staging=True
-            )
+            chunks = await self.repository.read_chunks(tenant, session.staging_sha256, first, last)
             for chunk in chunks:
                 hasher.update(decode_chunk(codec or CODEC_NONE, chunk))
         return hasher

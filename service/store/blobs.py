@@ -104,41 +104,42 @@ class BlobRepository:
 
     async def blob(self, tenant_id: str, sha256: bytes) -> BlobInfo | None:
         """A ready blob of the tenant, or None."""
-        async with self.db.transaction(tenant_id, "get_blob") as conn:
-            cur = conn.cursor(row_factory=class_row(BlobInfo))
-            await cur.execute(queries.SELECT_READY_BLOB, {"tenant_id": tenant_id, "sha256": sha256})
-            return await cur.fetchone()
+        return await self._find(tenant_id, sha256, None, None)
 
     async def attachment_blob(
         self, tenant_id: str, storage_key: str, attachment_id: str
     ) -> BlobInfo | None:
         """The blob holding an attachment of a message, or None."""
-        async with self.db.transaction(tenant_id, "get_attachment_blob") as conn:
-            cur = conn.cursor(row_factory=class_row(BlobInfo))
-            await cur.execute(
-                queries.SELECT_ATTACHMENT_BLOB,
-                {
-                    "tenant_id": tenant_id,
-                    "storage_key": storage_key,
-                    "attachment_id": attachment_id,
-                },
-            )
-            return await cur.fetchone()
+        return await self._find(tenant_id, None, storage_key, attachment_id)
+
+    async def _find(
+        self,
+        tenant_id: str,
+        sha256: bytes | None,
+        storage_key: str | None,
+        attachment_id: str | None,
+    ) -> BlobInfo | None:
+        rows = await self.db.call(
+            "find_blob",
+            "SELECT sha256, size_bytes, stored_size_bytes, codec, chunk_size"
+            " FROM emailstore_find_blob(%s, %s, %s, %s)",
+            (tenant_id, sha256, storage_key, attachment_id),
+        )
+        if not rows:
+            return None
+        sha, size, stored, codec, chunk_size = rows[0]
+        return BlobInfo(bytes(sha), size, stored, codec, chunk_size)
 
     async def read_chunks(
-        self, tenant_id: str, sha256: bytes, first: int, last: int, *, staging: bool = False
+        self, tenant_id: str, sha256: bytes, first: int, last: int
     ) -> list[bytes]:
-        """Stored chunks first..last (inclusive) of a blob, in order; raises if any is missing."""
-        query = queries.SELECT_STAGED_CHUNKS if staging else queries.SELECT_CHUNK_RANGE
-        key = "staging_sha256" if staging else "sha256"
-        async with self.db.transaction(tenant_id, "read_chunks", pipeline=False) as conn:
-            # Binary results: chunk bytes arrive as they are, not hex-encoded.
-            cur = await conn.execute(
-                query,
-                {"tenant_id": tenant_id, key: sha256, "first": first, "last": last},
-                binary=True,
-            )
-            rows = await cur.fetchall()
+        """Stored chunks first..last (inclusive) of a blob, in order, in one round trip; raises
+        NotFound if any is missing (the blob was freed while being read)."""
+        rows = await self.db.call(
+            "read_chunks",
+            "SELECT seq, data FROM emailstore_read_chunks(%s, %s, %s, %s)",
+            (tenant_id, sha256, first, last),
+        )
         if [seq for seq, _ in rows] != list(range(first, last + 1)):
             raise NotFound("the blob was deleted while it was being read")
         return [bytes(data) for _, data in rows]

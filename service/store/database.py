@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -117,6 +118,24 @@ class Database:
                             prepare=True,
                         )
                         yield conn
+
+    async def call(self, name: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """One statement in a transaction of its own, one round trip: for functions that set
+        the tenant themselves (see migration 0004). Results come back in binary."""
+        with tracer.start_as_current_span(
+            f"db {name}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"db.system": "postgresql", "db.operation.name": name},
+        ):
+            async with translate_errors(), self.pool.connection() as conn:
+                # Autocommit only for this statement: no BEGIN / COMMIT round trips.
+                await conn.set_autocommit(True)
+                try:
+                    cur = await conn.execute(query, params, binary=True, prepare=True)
+                    return await cur.fetchall()
+                finally:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.set_autocommit(False)
 
     async def ping(self, timeout_s: float = 2.0) -> bool:
         """True when the server answers a query on a fresh connection within timeout_s."""

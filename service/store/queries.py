@@ -230,19 +230,6 @@ SELECT sha256, size_bytes, stored_size_bytes, codec, chunk_size FROM blobs
 WHERE tenant_id = %(tenant_id)s AND sha256 = %(sha256)s AND state = 'ready'
 """
 
-SELECT_ATTACHMENT_BLOB = """
-SELECT b.sha256, b.size_bytes, b.stored_size_bytes, b.codec, b.chunk_size
-FROM attachments a JOIN blobs b ON b.tenant_id = a.tenant_id AND b.sha256 = a.sha256
-WHERE a.tenant_id = %(tenant_id)s AND a.storage_key = %(storage_key)s
-  AND a.attachment_id = %(attachment_id)s
-"""
-
-SELECT_CHUNK_RANGE = """
-SELECT seq, data FROM blob_chunks
-WHERE tenant_id = %(tenant_id)s AND sha256 = %(sha256)s AND seq BETWEEN %(first)s AND %(last)s
-ORDER BY seq
-"""
-
 # Marks a tenant as possibly holding garbage. DO UPDATE (not DO NOTHING) takes the row lock, so a
 # collector deciding whether to forget the tenant waits for this transaction to finish first.
 MARK_GC_PENDING = """
@@ -290,12 +277,6 @@ INSERT_STAGED_CHUNKS = """
 INSERT INTO blob_chunks (tenant_id, sha256, seq, data)
 SELECT %(tenant_id)s, %(staging_sha256)s, %(first_seq)s + c.ord - 1, c.data
 FROM unnest(%(chunks)b::bytea[]) WITH ORDINALITY AS c(data, ord)
-"""
-
-SELECT_STAGED_CHUNKS = """
-SELECT seq, data FROM blob_chunks
-WHERE tenant_id = %(tenant_id)s AND sha256 = %(staging_sha256)s AND seq BETWEEN %(first)s AND %(last)s
-ORDER BY seq
 """
 
 # A finished upload whose bytes are new becomes a ready blob with no references yet: it waits

@@ -91,3 +91,26 @@ def test_every_tenant_index_leads_with_tenant_id(database_url: str) -> None:
         ).fetchall()
     assert rows, "no indexes found"
     assert {(table, index) for table, index, first in rows if first != "tenant_id"} == set()
+
+
+async def test_read_functions_leave_no_tenant_behind(
+    messages: MessageService, database_url: str, tenant: str
+) -> None:
+    """The one-statement read functions set the tenant for their own statement only: the
+    next statement on the same connection sees nothing, and another tenant's digest finds
+    nothing."""
+    attachment = (models.AttachmentInput(filename="a.pdf", content=b"%PDF" * 1000),)
+    stored = await messages.store_message(store_input(tenant, attachments=attachment))
+    sha = bytes.fromhex(stored.message.attachments[0].sha256)
+    with _app_connection(database_url) as conn:
+        conn.commit()  # keep SET ROLE, then one transaction per statement
+        conn.autocommit = True
+        found = conn.execute(
+            "SELECT count(*) FROM emailstore_read_chunks(%s, %s, 0, 10)", (tenant, sha)
+        ).fetchone()
+        assert found == (1,)
+        assert conn.execute("SELECT count(*) FROM blobs").fetchone() == (0,)
+        other = "7b0c1d1e-0000-4000-8000-000000000003"
+        assert conn.execute(
+            "SELECT count(*) FROM emailstore_find_blob(%s, %s, NULL, NULL)", (other, sha)
+        ).fetchone() == (0,)
