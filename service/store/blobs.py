@@ -258,6 +258,8 @@ class BlobRepository:
             "chunk_size": CHUNK_SIZE,
             "chunk_count": chunk_count,
         }
+        if not session.persisted:
+            return await self._store_whole(tenant_id, session, final_chunks, params, ttl_s)
         async with self.db.transaction(tenant_id, "finish_upload") as conn:
             await self._append(
                 conn, tenant_id, session, previous_size, final_chunks, size_bytes, codec, ttl_s
@@ -277,6 +279,32 @@ class BlobRepository:
                 queries.COMPLETE_UPLOAD, params | {"stored_size_bytes": blob.stored_size_bytes}
             )
         return blob
+
+    async def _store_whole(
+        self,
+        tenant_id: str,
+        session: UploadSession,
+        chunks: list[bytes],
+        params: dict[str, object],
+        ttl_s: float,
+    ) -> BlobInfo:
+        async with self.db.transaction(tenant_id, "store_whole_upload") as conn:
+            cur = await conn.execute(
+                queries.STORE_WHOLE_UPLOAD,
+                params
+                | {
+                    "chunks": chunks,
+                    "expected_sha256": session.expected_sha256,
+                    "expected_size": session.expected_size,
+                    "mime_type": session.mime_type,
+                    "ttl_s": ttl_s,
+                },
+            )
+            row = await cur.fetchone()
+        if row is None:  # an INSERT ... ON CONFLICT DO UPDATE always returns its row
+            raise NotFound("the uploaded blob disappeared while finishing")
+        sha, size, stored, codec, chunk_size = row
+        return BlobInfo(bytes(sha), size, stored, codec, chunk_size)
 
     async def complete_known(
         self,

@@ -359,3 +359,36 @@ SELECT EXISTS (SELECT 1 FROM blobs WHERE tenant_id = %(tenant_id)s AND refcount 
 """
 
 FORGET_GC_PENDING = "DELETE FROM gc_pending WHERE tenant_id = %(tenant_id)s"
+
+# An upload that arrived whole (one request, nothing staged) in one statement: the blob (or,
+# when the tenant has those bytes already, a touch of the existing one, which restarts its
+# grace period if nothing references it), its chunks, the completed session, the GC mark.
+STORE_WHOLE_UPLOAD = _compact("""
+WITH b AS (
+    INSERT INTO blobs (tenant_id, sha256, size_bytes, stored_size_bytes, codec, chunk_size,
+                       chunk_count, refcount, last_unreferenced_at, state)
+    VALUES (%(tenant_id)s, %(sha256)s, %(size_bytes)s, %(stored_size_bytes)s, %(codec)s,
+            %(chunk_size)s, %(chunk_count)s, 0, now(), 'ready')
+    ON CONFLICT (tenant_id, sha256) DO UPDATE
+        SET last_unreferenced_at = CASE WHEN blobs.refcount = 0 THEN now() END
+    RETURNING sha256, size_bytes, stored_size_bytes, codec, chunk_size, (xmax = 0) AS inserted
+), ch AS (
+    INSERT INTO blob_chunks (tenant_id, sha256, seq, data)
+    SELECT %(tenant_id)s, b.sha256, (c.ord - 1)::int, c.data
+    FROM b, unnest(%(chunks)b::bytea[]) WITH ORDINALITY AS c(data, ord)
+    WHERE b.inserted
+), s AS (
+    INSERT INTO upload_sessions (tenant_id, upload_id, staging_sha256, expected_sha256,
+                                 expected_size, mime_type, committed_size, sha256, size_bytes,
+                                 stored_size_bytes, complete, expires_at)
+    SELECT %(tenant_id)s, %(upload_id)s, %(staging_sha256)s, %(expected_sha256)s,
+           %(expected_size)s, %(mime_type)s, b.size_bytes, b.sha256, b.size_bytes,
+           b.stored_size_bytes, true, now() + make_interval(secs => %(ttl_s)s)
+    FROM b
+    ON CONFLICT (tenant_id, upload_id) DO NOTHING
+), g AS (
+    INSERT INTO gc_pending (tenant_id) SELECT %(tenant_id)s FROM b
+    ON CONFLICT (tenant_id) DO UPDATE SET since = least(gc_pending.since, excluded.since)
+)
+SELECT sha256, size_bytes, stored_size_bytes, codec, chunk_size FROM b
+""")
