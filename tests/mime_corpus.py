@@ -122,3 +122,28 @@ def corpus() -> dict[str, bytes]:
         b"Content-Type: text/plain\r\n\r\npadded\r\n--pad--\t\r\n"
     )
     return messages
+
+
+def bounce_for(message_id: str) -> bytes:
+    """A delivery status notification (RFC 3464) for the message with this Message-ID."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\n"
+        "To: sam@acme.io\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="dsn"\r\n\r\n'
+        "--dsn\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your "
+        "message could not be delivered.\r\n"
+        "--dsn\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n"
+        "\r\nFinal-Recipient: rfc822; jane@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--dsn\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: sam@acme.io\r\n"
+        f"To: jane@example.com\r\nSubject: Quick question\r\nMessage-ID: {message_id}\r\n"
+        "--dsn--\r\n"
+    ).encode()
+
+
+OUT_OF_OFFICE = (
+    b"From: Jane Doe <jane@example.com>\r\nTo: sam@acme.io\r\n"
+    b"Subject: Automatic reply: Quick question, Jane\r\nAuto-Submitted: auto-replied\r\n"
+    b"X-Auto-Response-Suppress: All\r\nIn-Reply-To: <email_2@acme.io>\r\n\r\n"
+    b"I am out of the office until Monday with limited access to email.\r\n"
+)

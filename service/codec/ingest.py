@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import quopri
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import decode_header, make_header
@@ -32,6 +33,18 @@ from service.codec.mime import (
 )
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_ORIGINAL_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:[ \t]*(<[^<>\s]+>)")
+_BOUNCE_SENDERS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery (status|failure|has failed|failed)|returned mail|failure notice|"
+    r"mail delivery (failed|subsystem)|non.?delivery",
+    re.IGNORECASE,
+)
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"^\s*(auto(matic|matische)?[ -]?(reply|response|antwort)|out of (the )?office|"
+    r"abwesenheitsnotiz|r[ée]ponse automatique|respuesta autom[áa]tica|on vacation|away from)",
+    re.IGNORECASE,
+)
 _FOLD = re.compile(r"\r?\n[ \t]")
 _FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
 
@@ -66,6 +79,9 @@ class ParsedRaw:
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
     date: datetime | None = None
+    kind: str = "email"  # "email", "bounce" or "auto_reply"
+    # A bounce quotes the message it reports on: its Message-ID, to thread the bounce to it.
+    original_message_id: str = ""
     text: str = ""
     html: str = ""
     attachments: tuple[ParsedAttachment, ...] = ()
@@ -223,6 +239,9 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
     in_reply_to = _MESSAGE_ID.findall(first_value("In-Reply-To"))
     references = tuple(_MESSAGE_ID.findall(" ".join(all_values("References"))))
     senders = _addresses(all_values("From"))
+    kind, original = _classify(
+        raw, split.leaves, top, first_value, senders[0][0] if senders else "", subject
+    )
     return ParsedRaw(
         status="parsed",
         skeleton=skeleton,
@@ -241,7 +260,46 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
         text=text,
         html=html,
         attachments=tuple(attachments),
+        kind=kind,
+        original_message_id=original,
     )
+
+
+def _classify(
+    raw: bytes,
+    leaves: tuple[LeafPart, ...],
+    top: Message,
+    first_value: Callable[[str], str],
+    sender: str,
+    subject: str,
+) -> tuple[str, str]:
+    """("bounce" | "auto_reply" | "email", Message-ID of the bounced message or "")."""
+    report = top.get_content_type() == "multipart/report" and (
+        str(top.get_param("report-type", "")).lower() == "delivery-status"
+    )
+    status_part = any(leaf.content_type == "message/delivery-status" for leaf in leaves)
+    local_part = sender.split("@", 1)[0].lower()
+    if report or status_part or (local_part in _BOUNCE_SENDERS and _BOUNCE_SUBJECT.search(subject)):
+        original = ""
+        for leaf in leaves:
+            if leaf.content_type in ("message/rfc822", "text/rfc822-headers"):
+                match = _ORIGINAL_MESSAGE_ID.search(raw, leaf.body_start, leaf.body_end)
+                if match:
+                    original = match.group(1).decode("ascii", "replace")
+                    break
+        return "bounce", original
+    # RFC 3834: anything but "no" in Auto-Submitted is automatic; then the common vendor marks.
+    auto_submitted = first_value("Auto-Submitted").strip().lower()
+    precedence = first_value("Precedence").strip().lower()
+    if (
+        (auto_submitted and auto_submitted != "no")
+        or first_value("X-Autoreply")
+        or first_value("X-Autorespond")
+        or precedence == "auto_reply"
+        or _AUTO_REPLY_SUBJECT.search(subject)
+    ):
+        return "auto_reply", ""
+    return "email", ""
 
 
 def _top_header_end(raw: bytes) -> int:

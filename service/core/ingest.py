@@ -157,7 +157,7 @@ class IngestService:
         raw_parts = tuple(add(body) for body in parsed.bodies)
         raw_hash = hashlib.sha256(raw).digest()
         direction = meta.direction or Direction.INBOUND
-        message_type = MessageType.EMAIL
+        message_type = MessageType(parsed.kind)
         storage_key = meta.storage_key or keys.new_storage_key(message_type)
         fingerprint = sha256_json(
             {
@@ -213,6 +213,7 @@ class IngestService:
             raw_sha256=skeleton_sha,
             raw_parts=raw_parts,
             raw_size_bytes=len(raw),
+            thread_hint=parsed.original_message_id,
         )
 
     async def raw_message(self, tenant_id: str, storage_key: str) -> AsyncIterator[bytes]:

@@ -68,6 +68,8 @@ class NewMessage:
     raw_sha256: bytes | None = None
     raw_parts: tuple[bytes, ...] = ()
     raw_size_bytes: int | None = None
+    # A further Message-ID to find the thread by (the message a bounce reports on).
+    thread_hint: str = ""
 
 
 @dataclass(frozen=True)

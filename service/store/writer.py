@@ -129,7 +129,9 @@ def batch_params(
                 "message_id_header": new.message_id_header,
                 "in_reply_to": new.in_reply_to,
                 "references": list(new.references),
-                "thread_refs": [r for r in (new.in_reply_to, *new.references) if r],
+                "thread_refs": [
+                    r for r in (new.in_reply_to, *new.references, new.thread_hint) if r
+                ],
                 "new_thread_id": new.new_thread_id,
                 "labels": dict(new.labels),
                 "raw_size_bytes": raw,

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from service.server import EmailStoreServer
 from tests.factories import store_request
-from tests.mime_corpus import PDF, corpus
+from tests.mime_corpus import OUT_OF_OFFICE, PDF, bounce_for, corpus
 from tests.unit.test_mime_split import mime_messages
 
 Stub = pb_grpc.EmailStoreStub
@@ -264,3 +264,22 @@ async def test_generated_messages_come_back_byte_for_byte(
     """GetRawMessage(IngestRawMessage(x)) == x for generated MIME trees and arbitrary bytes."""
     response = await ingest(stub, tenant, raw)
     assert await raw_of(stub, tenant, response.storage_key) == raw
+
+
+async def test_bounces_and_auto_replies_are_recognised(stub: Stub, tenant: str) -> None:
+    """A DSN becomes a BOUNCE threaded to the message it reports on; an out-of-office reply an
+    AUTO_REPLY; an ordinary reply stays an EMAIL."""
+    outbound = await stub.StoreMessage(store_request(tenant, message_id_header="<email_9@acme.io>"))
+    bounce = await ingest(stub, tenant, bounce_for("<email_9@acme.io>"))
+    assert bounce.message.message_type == pb.BOUNCE
+    assert bounce.storage_key.startswith("bounce_")
+    assert bounce.message.thread_id == outbound.message.thread_id
+    assert bounce.message.parent_storage_key == outbound.storage_key
+    assert await raw_of(stub, tenant, bounce.storage_key) == bounce_for("<email_9@acme.io>")
+    away = await ingest(stub, tenant, OUT_OF_OFFICE)
+    assert away.message.message_type == pb.AUTO_REPLY
+    assert away.storage_key.startswith("autoreply_")
+    reply = await ingest(stub, tenant, corpus()["plain crlf"])
+    assert reply.message.message_type == pb.EMAIL
+    page = await stub.ListMessages(pb.ListMessagesRequest(tenant_id=tenant, message_type=pb.BOUNCE))
+    assert [m.storage_key for m in page.messages] == [bounce.storage_key]
