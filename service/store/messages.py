@@ -91,6 +91,19 @@ def _addresses(pairs: list[list[str]] | None) -> tuple[Address, ...]:
     return tuple(Address(email=p[0], name=p[1]) for p in pairs or ())
 
 
+def _parties(
+    from_email: str, from_name: str, recipients: Mapping[str, list[list[str]]]
+) -> dict[str, Any]:
+    """Sender and recipients as Message fields, from columns or from a row about to be."""
+    return {
+        "from_address": Address(from_email, from_name) if from_email else None,
+        "to": _addresses(recipients.get("to")),
+        "cc": _addresses(recipients.get("cc")),
+        "bcc": _addresses(recipients.get("bcc")),
+        "reply_to": _addresses(recipients.get("reply_to")),
+    }
+
+
 def _attachment(row: AttachmentRow) -> Attachment:
     return Attachment(
         id=row.attachment_id,
@@ -113,11 +126,7 @@ def _message(row: MessageRow, attachments: Sequence[AttachmentRow]) -> Message:
         direction=Direction(row.direction),
         message_type=MessageType(row.message_type),
         status=MessageStatus(row.status),
-        from_address=Address(row.from_email, row.from_name) if row.from_email else None,
-        to=_addresses(row.recipients.get("to")),
-        cc=_addresses(row.recipients.get("cc")),
-        bcc=_addresses(row.recipients.get("bcc")),
-        reply_to=_addresses(row.recipients.get("reply_to")),
+        **_parties(row.from_email, row.from_name, row.recipients),
         subject=row.subject,
         message_id_header=row.message_id_header,
         in_reply_to=row.in_reply_to,
@@ -148,11 +157,7 @@ def _inserted_message(new: NewMessage, row: Inserted) -> Message:
         direction=Direction(new.direction),
         message_type=MessageType(new.message_type),
         status=MessageStatus(new.status),
-        from_address=Address(new.from_email, new.from_name) if new.from_email else None,
-        to=_addresses(new.recipients.get("to")),
-        cc=_addresses(new.recipients.get("cc")),
-        bcc=_addresses(new.recipients.get("bcc")),
-        reply_to=_addresses(new.recipients.get("reply_to")),
+        **_parties(new.from_email, new.from_name, new.recipients),
         subject=new.subject,
         message_id_header=new.message_id_header,
         in_reply_to=new.in_reply_to,
