@@ -71,9 +71,13 @@ def split_chunks(data: bytes, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         yield bytes(view[start : start + chunk_size])
 
 
-def encode_blob(data: bytes, level: int, chunk_size: int = CHUNK_SIZE) -> EncodedBlob:
-    """Hashes, chunks and compresses data, choosing codec ``none`` when zstd does not pay."""
-    digest = hashlib.sha256(data).digest()
+def encode_blob(
+    data: bytes, level: int, chunk_size: int = CHUNK_SIZE, digest: bytes | None = None
+) -> EncodedBlob:
+    """Hashes (unless the digest is given), chunks and compresses data, choosing codec
+    ``none`` when zstd does not pay."""
+    if digest is None:
+        digest = hashlib.sha256(data).digest()
     raw_chunks = list(split_chunks(data, chunk_size))
     compressor = _compressor(level)
     compressed = [compressor.compress(chunk) for chunk in raw_chunks]
@@ -81,6 +85,30 @@ def encode_blob(data: bytes, level: int, chunk_size: int = CHUNK_SIZE) -> Encode
     if data and compressed_size <= len(data) * (1 - _MIN_SAVING):
         return EncodedBlob(digest, len(data), compressed_size, CODEC_ZSTD, tuple(compressed))
     return EncodedBlob(digest, len(data), len(data), CODEC_NONE, tuple(raw_chunks))
+
+
+class BlobSet:
+    """The distinct blobs of one message and how often the message references each.
+
+    Each distinct content is hashed once and encoded once, however often it appears.
+    """
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self.blobs: dict[bytes, EncodedBlob] = {}
+        self.refs: dict[bytes, int] = {}
+
+    def add(self, data: bytes) -> bytes:
+        """Adds one reference to data; returns its SHA-256."""
+        digest = hashlib.sha256(data).digest()
+        if digest not in self.blobs:
+            self.blobs[digest] = encode_blob(data, self.level, digest=digest)
+        self.refs[digest] = self.refs.get(digest, 0) + 1
+        return digest
+
+    def ordered(self) -> tuple[EncodedBlob, ...]:
+        """The blobs sorted by digest: a fixed lock order for the insert."""
+        return tuple(sorted(self.blobs.values(), key=lambda b: b.sha256))
 
 
 def decode_chunk(codec: str, stored: bytes) -> bytes:

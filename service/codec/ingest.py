@@ -66,6 +66,7 @@ class ParsedRaw:
     """What ingest stores of a raw message: how to rebuild it, and what it says."""
 
     status: str  # "parsed", or "unparsed: <why>"
+    raw_sha256: bytes  # of the whole message: its content hash and re-sync identity
     skeleton: bytes = field(repr=False)
     bodies: tuple[bytes, ...] = field(repr=False)  # the bytes each skeleton body refers to
     headers: tuple[tuple[str, str], ...] = ()
@@ -91,7 +92,12 @@ def unparsed(raw: bytes, why: str) -> ParsedRaw:
     """The message kept whole: a skeleton with one body, the raw bytes themselves."""
     whole = StoredBody(raw, "identity")
     skeleton = Skeleton((("body", 0),)).to_bytes([whole])
-    return ParsedRaw(status=f"unparsed: {why}", skeleton=skeleton, bodies=(raw,))
+    return ParsedRaw(
+        status=f"unparsed: {why}",
+        raw_sha256=hashlib.sha256(raw).digest(),
+        skeleton=skeleton,
+        bodies=(raw,),
+    )
 
 
 def _text_of_header(value: str) -> str:
@@ -176,7 +182,8 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
     skeleton = split.skeleton_bytes()
     bodies = [b.data for b in split.bodies]
     # Nothing is stored unless it is certain to give back the very same bytes.
-    if hashlib.sha256(Skeleton.rebuild(skeleton, bodies)).digest() != hashlib.sha256(raw).digest():
+    raw_sha256 = hashlib.sha256(raw).digest()
+    if hashlib.sha256(Skeleton.rebuild(skeleton, bodies)).digest() != raw_sha256:
         return unparsed(raw, "reconstruction check failed")
     top = split.leaves[0].headers if split.leaves and split.leaves[0].path == "" else None
     header_block = raw[: split.leaves[0].header_end] if top is not None else b""
@@ -244,6 +251,7 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
     )
     return ParsedRaw(
         status="parsed",
+        raw_sha256=raw_sha256,
         skeleton=skeleton,
         bodies=tuple(bodies),
         headers=headers,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import multiprocessing
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -14,7 +12,7 @@ from dataclasses import replace
 
 from opentelemetry import trace
 
-from service.codec.blobs import CHUNK_SIZE, EncodedBlob, decode_blob, encode_blob
+from service.codec.blobs import CHUNK_SIZE, BlobSet, decode_blob
 from service.codec.ingest import ParsedRaw, parse_raw, unparsed
 from service.codec.mime import MimeLimits, Skeleton
 from service.codec.render import render_message
@@ -126,16 +124,8 @@ class IngestService:
         return StoreResult(message, deduplicated)
 
     def _build(self, meta: RawMessageInput, raw: bytes, parsed: ParsedRaw) -> NewMessage:
-        level = self.config.zstd_level
-        blobs: dict[bytes, EncodedBlob] = {}
-        refs: dict[bytes, int] = defaultdict(int)
-
-        def add(data: bytes) -> bytes:
-            digest = hashlib.sha256(data).digest()
-            if digest not in blobs:
-                blobs[digest] = encode_blob(data, level)
-            refs[digest] += 1
-            return digest
+        blob_set = BlobSet(self.config.zstd_level)
+        add = blob_set.add
 
         text_sha = add(parsed.text.encode()) if parsed.text else None
         html_sha = add(parsed.html.encode()) if parsed.html else None
@@ -155,7 +145,7 @@ class IngestService:
         ]
         skeleton_sha = add(parsed.skeleton)
         raw_parts = tuple(add(body) for body in parsed.bodies)
-        raw_hash = hashlib.sha256(raw).digest()
+        raw_hash = parsed.raw_sha256  # hashed once, by the worker
         direction = meta.direction or Direction.INBOUND
         message_type = MessageType(parsed.kind)
         storage_key = meta.storage_key or keys.new_storage_key(message_type)
@@ -206,8 +196,8 @@ class IngestService:
             text_sha256=text_sha,
             html_sha256=html_sha,
             attachments=tuple(attachments),
-            new_blobs=tuple(sorted(blobs.values(), key=lambda b: b.sha256)),
-            new_blob_refs=dict(refs),
+            new_blobs=blob_set.ordered(),
+            new_blob_refs=dict(blob_set.refs),
             ingest_hash=raw_hash,
             parse_status=parsed.status,
             raw_sha256=skeleton_sha,

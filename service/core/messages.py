@@ -11,7 +11,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from service.codec.blobs import EncodedBlob, decode_blob, encode_blob
+from service.codec.blobs import BlobSet, decode_blob
 from service.config import Config
 from service.core import keys, validation
 from service.core.page_tokens import PagePosition, PageTokens
@@ -223,15 +223,9 @@ class MessageService:
     def _build(self, p: _Prepared) -> NewMessage:
         """Encodes the bytes (hash, chunk, compress) and assembles the rows to insert."""
         r = p.request
-        level = self.config.zstd_level
-        blobs: dict[bytes, EncodedBlob] = {}
-        refs: dict[bytes, int] = defaultdict(int)
-
-        def add(data: bytes) -> bytes:
-            blob = encode_blob(data, level)
-            blobs.setdefault(blob.sha256, blob)
-            refs[blob.sha256] += 1
-            return blob.sha256
+        blob_set = BlobSet(self.config.zstd_level)
+        add = blob_set.add
+        blobs, refs = blob_set.blobs, blob_set.refs
 
         text_sha = add(r.text_body.encode()) if r.text_body else None
         html_sha = add(r.html_body.encode()) if r.html_body else None
@@ -290,7 +284,6 @@ class MessageService:
         if not message_id and p.direction is Direction.OUTBOUND:
             # Replies thread to outbound mail by Message-ID: every outbound message needs one.
             message_id = f"<{storage_key}@{self.config.message_id_domain}>"
-        ordered = tuple(sorted(blobs.values(), key=lambda b: b.sha256))
         return NewMessage(
             tenant_id=r.tenant_id,
             storage_key=storage_key,
@@ -323,7 +316,7 @@ class MessageService:
             text_sha256=text_sha,
             html_sha256=html_sha,
             attachments=tuple(attachments),
-            new_blobs=ordered,
+            new_blobs=blob_set.ordered(),
             new_blob_refs=dict(refs),
             existing_blob_refs=dict(existing),
         )
