@@ -28,6 +28,9 @@ from service.store.blobs import BlobInfo, BlobRepository, GcResult, UploadSessio
 # Chunks read per database round trip while downloading: memory per stream stays at a few
 # chunks whatever the blob's size.
 READ_AHEAD_CHUNKS = 4
+# Chunks read together with the blob when a download opens: one, so the first bytes go out
+# while the next group is read.
+OPEN_CHUNKS = 1
 MAX_DIGESTS_PER_CALL = 10_000
 # Running SHA-256 states of uploads in progress, so a resume in this process need not re-read
 # what it already hashed. Bounded: a forgotten state only costs a re-read on finish.
@@ -140,6 +143,15 @@ class BlobService:
         staging = _staging_key(tenant, upload_id)
         ttl = self.config.upload_ttl_s
 
+        if first.finish_write and first.write_offset == 0:
+            # The common case, a file sent in one request: hashed, then stored by one
+            # statement, without first looking the upload id up (the statement checks it).
+            whole = await self._store_one_request(
+                tenant, upload_id, staging, first, expected_sha, expected_size, mime_type
+            )
+            if whole is not None:
+                return whole
+
         if expected_sha is not None:
             known = await self.repository.blob(tenant, expected_sha)
             if known is not None:
@@ -173,6 +185,43 @@ class BlobService:
             await self.repository.discard_upload(tenant, upload_id)
             self._hashes.take((tenant, upload_id), -1)
             raise
+
+    async def _store_one_request(
+        self,
+        tenant: str,
+        upload_id: str,
+        staging: bytes,
+        part: UploadPart,
+        expected_sha: bytes | None,
+        expected_size: int | None,
+        mime_type: str,
+    ) -> StoredBlobInfo | None:
+        """Stores an upload that came whole in its first request. None when that is not the
+        plain case (over a limit, not the promised bytes, or the upload id already in use):
+        the resumable path then answers, with its checks and errors."""
+        size = len(part.data)
+        if size > self.config.max_attachment_bytes or expected_size not in (None, size):
+            return None
+        hasher = hashlib.sha256()
+        codec, stored = await self._encode(part.data, None, hasher)
+        digest = hasher.digest()
+        if expected_sha not in (None, digest):
+            return None
+        blob = await self.repository.store_whole(
+            tenant,
+            UploadSession.new(upload_id, staging, expected_sha, expected_size, mime_type),
+            stored,
+            digest,
+            size,
+            sum(len(chunk) for chunk in stored),
+            codec,
+            -(-size // CHUNK_SIZE),
+            self.config.upload_ttl_s,
+        )
+        if blob is None:
+            return None
+        trace.get_current_span().set_attribute("emailstore.size_bytes", size)
+        return _info(blob)
 
     async def _receive(
         self,
@@ -351,22 +400,35 @@ class BlobService:
             raise _invalid(
                 "blob_sha256", "give either blob_sha256, or storage_key and attachment_id"
             )
+        if request.read_limit < 0:
+            raise _invalid("read_limit", "must not be negative")
+        if request.read_offset < 0:
+            raise OutOfRange(f"read_offset {request.read_offset:,} is negative")
         if by_digest:
-            blob = await self.repository.blob(tenant, _digest(request.blob_sha256, "blob_sha256"))
+            digest: bytes | None = _digest(request.blob_sha256, "blob_sha256")
+            storage_key = attachment_id = None
             what = f"blob {request.blob_sha256}"
         else:
             validation.storage_key(request.storage_key)
             if not request.attachment_id:
                 raise _invalid("attachment_id", "is required with storage_key")
-            blob = await self.repository.attachment_blob(
-                tenant, request.storage_key, request.attachment_id
-            )
+            digest, storage_key, attachment_id = None, request.storage_key, request.attachment_id
             what = f"attachment {request.attachment_id!r} of message {request.storage_key!r}"
-        if blob is None:
+        # The blob and the first chunk of the range in one round trip: the first bytes go out
+        # while the next chunks are read.
+        opened = await self.repository.open_blob(
+            tenant,
+            digest,
+            storage_key,
+            attachment_id,
+            request.read_offset,
+            request.read_limit,
+            OPEN_CHUNKS,
+        )
+        if opened is None:
             raise NotFound(f"{what} not found")
-        if request.read_limit < 0:
-            raise _invalid("read_limit", "must not be negative")
-        if request.read_offset < 0 or request.read_offset > blob.size_bytes:
+        blob, first_chunks = opened
+        if request.read_offset > blob.size_bytes:
             raise OutOfRange(
                 f"read_offset {request.read_offset:,} is outside the {blob.size_bytes:,} bytes"
             )
@@ -375,10 +437,10 @@ class BlobService:
             end = min(end, request.read_offset + request.read_limit)
         span = trace.get_current_span()
         span.set_attribute("emailstore.read_bytes", end - request.read_offset)
-        return self._read(tenant, blob, request.read_offset, end)
+        return self._read(tenant, blob, request.read_offset, end, first_chunks)
 
     async def _read(
-        self, tenant: str, blob: BlobInfo, start: int, end: int
+        self, tenant: str, blob: BlobInfo, start: int, end: int, first_chunks: list[bytes]
     ) -> AsyncIterator[bytes]:
         if start >= end:
             return
@@ -386,27 +448,34 @@ class BlobService:
         first, last = start // size, (end - 1) // size
         groups = [
             (group, min(group + READ_AHEAD_CHUNKS - 1, last))
-            for group in range(first, last + 1, READ_AHEAD_CHUNKS)
+            for group in range(first + len(first_chunks), last + 1, READ_AHEAD_CHUNKS)
         ]
 
-        def fetch(index: int) -> asyncio.Future[list[bytes]]:
+        def fetch(index: int) -> asyncio.Future[list[bytes]] | None:
+            if index >= len(groups):
+                return None
             lo, hi = groups[index]
             return asyncio.ensure_future(self.repository.read_chunks(tenant, blob.sha256, lo, hi))
 
         # The next group is read while this one is sent: at most two groups in memory.
         pending = fetch(0)
+        stored, seq, index = first_chunks, first, 0
         try:
-            for index, (group, _) in enumerate(groups):
-                stored = await pending
-                if index + 1 < len(groups):
-                    pending = fetch(index + 1)
-                for seq, chunk in enumerate(stored, start=group):
+            while True:
+                for chunk in stored:
                     data = decode_chunk(blob.codec, chunk)
                     lo = max(start - seq * size, 0)
                     hi = min(end - seq * size, len(data))
                     yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
+                    seq += 1
+                if pending is None:
+                    return
+                stored = await pending
+                index += 1
+                pending = fetch(index)
         finally:
-            pending.cancel()  # a client that went away mid-stream: stop reading ahead
+            if pending is not None:
+                pending.cancel()  # a client that went away mid-stream: stop reading ahead
 
     # ---------------------------------------------------------------- lifetime
 

@@ -88,6 +88,28 @@ class GcResult:
     freed_bytes: int
 
 
+def _finish_params(
+    tenant_id: str,
+    session: UploadSession,
+    sha256: bytes,
+    size_bytes: int,
+    stored_size_bytes: int,
+    codec: str,
+    chunk_count: int,
+) -> dict[str, object]:
+    return {
+        "tenant_id": tenant_id,
+        "upload_id": session.upload_id,
+        "staging_sha256": session.staging_sha256,
+        "sha256": sha256,
+        "size_bytes": size_bytes,
+        "stored_size_bytes": stored_size_bytes,
+        "codec": codec,
+        "chunk_size": CHUNK_SIZE,
+        "chunk_count": chunk_count,
+    }
+
+
 class BlobRepository:
     """SQL for blobs and uploads; every call is one short tenant-scoped transaction."""
 
@@ -106,11 +128,35 @@ class BlobRepository:
         """A ready blob of the tenant, or None."""
         return await self._find(tenant_id, sha256, None, None)
 
-    async def attachment_blob(
-        self, tenant_id: str, storage_key: str, attachment_id: str
-    ) -> BlobInfo | None:
-        """The blob holding an attachment of a message, or None."""
-        return await self._find(tenant_id, None, storage_key, attachment_id)
+    async def open_blob(
+        self,
+        tenant_id: str,
+        sha256: bytes | None,
+        storage_key: str | None,
+        attachment_id: str | None,
+        offset: int,
+        limit: int,
+        chunks: int,
+    ) -> tuple[BlobInfo, list[bytes]] | None:
+        """A blob (by digest, or by message and attachment) and up to `chunks` stored chunks of
+        the range from `offset` (`limit` bytes, 0 for all), in one round trip; None when the
+        tenant has no such blob or attachment."""
+        rows = await self.db.call(
+            "open_blob",
+            "SELECT sha256, size_bytes, stored_size_bytes, codec, chunk_size, seq, data"
+            " FROM emailstore_open_blob(%s, %s, %s, %s, %s, %s, %s)",
+            (tenant_id, sha256, storage_key, attachment_id, offset, limit, chunks),
+        )
+        if not rows:
+            return None
+        sha, size, stored, codec, chunk_size, _, _ = rows[0]
+        blob = BlobInfo(bytes(sha), size, stored, codec, chunk_size)
+        end = min(size, offset + limit) if limit else size
+        first = offset // chunk_size
+        expected = 0 if offset >= end else min(chunks, (end - 1) // chunk_size - first + 1)
+        if [row[5] for row in rows[1:]] != list(range(first, first + expected)):
+            raise NotFound("the blob was deleted while it was being read")
+        return blob, [row[6] for row in rows[1:]]
 
     async def _find(
         self,
@@ -142,7 +188,7 @@ class BlobRepository:
         )
         if [seq for seq, _ in rows] != list(range(first, last + 1)):
             raise NotFound("the blob was deleted while it was being read")
-        return [bytes(data) for _, data in rows]
+        return [data for _, data in rows]
 
     # ------------------------------------------------------------------ uploads
 
@@ -247,19 +293,27 @@ class BlobRepository:
     ) -> BlobInfo:
         """Commits the last chunks and turns the staged chunks into the tenant's blob (or drops
         them: the tenant had those bytes already), in one transaction."""
-        params = {
-            "tenant_id": tenant_id,
-            "upload_id": session.upload_id,
-            "staging_sha256": session.staging_sha256,
-            "sha256": sha256,
-            "size_bytes": size_bytes,
-            "stored_size_bytes": stored_size_bytes,
-            "codec": codec,
-            "chunk_size": CHUNK_SIZE,
-            "chunk_count": chunk_count,
-        }
         if not session.persisted:
-            return await self._store_whole(tenant_id, session, final_chunks, params, ttl_s)
+            blob = await self.store_whole(
+                tenant_id,
+                session,
+                final_chunks,
+                sha256,
+                size_bytes,
+                stored_size_bytes,
+                codec,
+                chunk_count,
+                ttl_s,
+            )
+            if blob is None:
+                raise FailedPrecondition(
+                    f"upload {session.upload_id} was started by another stream meanwhile: "
+                    "QueryUpload tells where it stands"
+                )
+            return blob
+        params = _finish_params(
+            tenant_id, session, sha256, size_bytes, stored_size_bytes, codec, chunk_count
+        )
         async with self.db.transaction(tenant_id, "finish_upload") as conn:
             await self._append(
                 conn, tenant_id, session, previous_size, final_chunks, size_bytes, codec, ttl_s
@@ -280,14 +334,23 @@ class BlobRepository:
             )
         return blob
 
-    async def _store_whole(
+    async def store_whole(
         self,
         tenant_id: str,
         session: UploadSession,
         chunks: list[bytes],
-        params: dict[str, object],
+        sha256: bytes,
+        size_bytes: int,
+        stored_size_bytes: int,
+        codec: str,
+        chunk_count: int,
         ttl_s: float,
-    ) -> BlobInfo:
+    ) -> BlobInfo | None:
+        """Stores an upload that arrived whole, with its completed session, in one statement;
+        None (nothing written) when a live session of that upload id exists already."""
+        params = _finish_params(
+            tenant_id, session, sha256, size_bytes, stored_size_bytes, codec, chunk_count
+        )
         async with self.db.transaction(tenant_id, "store_whole_upload") as conn:
             cur = await conn.execute(
                 queries.STORE_WHOLE_UPLOAD,
@@ -301,8 +364,8 @@ class BlobRepository:
                 },
             )
             row = await cur.fetchone()
-        if row is None:  # an INSERT ... ON CONFLICT DO UPDATE always returns its row
-            raise NotFound("the uploaded blob disappeared while finishing")
+        if row is None:
+            return None
         sha, size, stored, codec, chunk_size = row
         return BlobInfo(bytes(sha), size, stored, codec, chunk_size)
 

@@ -363,12 +363,17 @@ FORGET_GC_PENDING = "DELETE FROM gc_pending WHERE tenant_id = %(tenant_id)s"
 # An upload that arrived whole (one request, nothing staged) in one statement: the blob (or,
 # when the tenant has those bytes already, a touch of the existing one, which restarts its
 # grace period if nothing references it), its chunks, the completed session, the GC mark.
+# Nothing is written (no row returned) while a live session of that upload id exists: the
+# upload is then a resume, or a repeat of a finished one, and takes the resumable path.
 STORE_WHOLE_UPLOAD = _compact("""
 WITH b AS (
     INSERT INTO blobs (tenant_id, sha256, size_bytes, stored_size_bytes, codec, chunk_size,
                        chunk_count, refcount, last_unreferenced_at, state)
-    VALUES (%(tenant_id)s, %(sha256)s, %(size_bytes)s, %(stored_size_bytes)s, %(codec)s,
-            %(chunk_size)s, %(chunk_count)s, 0, now(), 'ready')
+    SELECT %(tenant_id)s::uuid, %(sha256)s, %(size_bytes)s, %(stored_size_bytes)s, %(codec)s,
+           %(chunk_size)s, %(chunk_count)s, 0, now(), 'ready'
+    WHERE NOT EXISTS (SELECT 1 FROM upload_sessions
+                      WHERE tenant_id = %(tenant_id)s AND upload_id = %(upload_id)s
+                        AND expires_at > now())
     ON CONFLICT (tenant_id, sha256) DO UPDATE
         SET last_unreferenced_at = CASE WHEN blobs.refcount = 0 THEN now() END
     RETURNING sha256, size_bytes, stored_size_bytes, codec, chunk_size, (xmax = 0) AS inserted

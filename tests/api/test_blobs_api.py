@@ -202,6 +202,45 @@ async def test_resume_after_a_broken_stream(
     assert b"".join(got) == data
 
 
+async def test_one_request_uploads_and_upload_id_reuse(
+    stub: Stub, tenant: str, database_url: str
+) -> None:
+    """A file sent whole in one request is stored at once; its upload id then answers like any
+    finished upload (QueryUpload, a repeat returns the same blob), and the id of an upload in
+    progress is not taken over by a one-request upload."""
+    data = os.urandom(CHUNK_SIZE * 2 + 5)
+    upload_id = str(uuid.uuid4())
+    blob = await upload(stub, tenant, data, upload_id=upload_id, piece=len(data))
+    assert (blob.sha256, blob.size_bytes) == (hashlib.sha256(data).hexdigest(), len(data))
+    done = await stub.QueryUpload(pb.QueryUploadRequest(tenant_id=tenant, upload_id=upload_id))
+    assert (done.committed_size, done.complete) == (len(data), True)
+    again = await upload(stub, tenant, data, upload_id=upload_id, piece=len(data))
+    assert again == blob
+    # The same bytes under a new upload id: one blob, stored once.
+    other = await upload(stub, tenant, data, piece=len(data), sha256=blob.sha256)
+    assert other == blob
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM blobs").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM blob_chunks").fetchone() == (3,)
+    # An upload in progress keeps its id: a whole file sent under it must resume, not restart.
+    started = str(uuid.uuid4())
+    with pytest.raises(grpc.aio.AioRpcError):
+        await upload(
+            stub,
+            tenant,
+            data,
+            upload_id=started,
+            piece=CHUNK_SIZE,
+            finish=False,
+            stop_at=CHUNK_SIZE,
+        )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await upload(stub, tenant, os.urandom(100), upload_id=started, piece=100)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    status = await stub.QueryUpload(pb.QueryUploadRequest(tenant_id=tenant, upload_id=started))
+    assert (status.committed_size, status.complete) == (CHUNK_SIZE, False)
+
+
 async def test_wrong_offsets(stub: Stub, tenant: str) -> None:
     """A gap is OUT_OF_RANGE; re-sending committed bytes is FAILED_PRECONDITION."""
     upload_id = str(uuid.uuid4())

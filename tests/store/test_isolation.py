@@ -110,7 +110,15 @@ async def test_read_functions_leave_no_tenant_behind(
         ).fetchone()
         assert found == (1,)
         assert conn.execute("SELECT count(*) FROM blobs").fetchone() == (0,)
+        opened = conn.execute(
+            "SELECT seq FROM emailstore_open_blob(%s, %s, NULL, NULL, 0, 0, 4)", (tenant, sha)
+        ).fetchall()
+        assert opened == [(None,), (0,)]  # the blob's row, then its one chunk
+        assert conn.execute("SELECT count(*) FROM blob_chunks").fetchone() == (0,)
         other = "7b0c1d1e-0000-4000-8000-000000000003"
         assert conn.execute(
             "SELECT count(*) FROM emailstore_find_blob(%s, %s, NULL, NULL)", (other, sha)
+        ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM emailstore_open_blob(%s, %s, NULL, NULL, 0, 0, 4)", (other, sha)
         ).fetchone() == (0,)
