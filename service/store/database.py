@@ -131,10 +131,8 @@ class Database:
                 # Autocommit only for this statement: no BEGIN / COMMIT round trips.
                 await conn.set_autocommit(True)
                 try:
-                    # Rows are taken as they arrive (single-row mode): for results of
-                    # several 256 KiB chunks this is about twice as fast as one whole result.
-                    cur = conn.cursor(binary=True)
-                    return [row async for row in cur.stream(query, params)]
+                    cur = await conn.execute(query, params, binary=True, prepare=True)
+                    return await cur.fetchall()
                 finally:
                     with contextlib.suppress(psycopg.Error):
                         await conn.set_autocommit(False)
