@@ -268,9 +268,15 @@ class _Series:
             self.cpu_ms_per_mib.append(cpu_s * 1000 / (rate.size * rate.count / MIB))
 
 
+async def _checkpoint(admin_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+        await conn.execute("CHECKPOINT")
+
+
 async def _measure_size(
     stub: pb_grpc.EmailStoreStub,
     reference: _Reference,
+    admin_url: str,
     bench_url: str,
     tenant: str,
     size: int,
@@ -279,7 +285,8 @@ async def _measure_size(
     server_pid: int,
 ) -> tuple[list[_Series], list[str]]:
     """Every scenario of one file size, `rounds` times, interleaved: each round measures the
-    limit and the service back to back, on fresh random bytes (nothing deduplicates)."""
+    limit and the service back to back, on fresh random bytes (nothing deduplicates). Each write
+    starts after a CHECKPOINT, so neither pays for flushing what the other wrote."""
     copy, ref_up, up = (
         _Series("write limit: COPY binary"),
         _Series("reference: gRPC alone, upload", "write"),
@@ -299,6 +306,7 @@ async def _measure_size(
     for _ in range(rounds):
         async with await psycopg.AsyncConnection.connect(bench_url, autocommit=True) as conn:
             await conn.execute("DROP TABLE IF EXISTS bench_bytea")
+        await _checkpoint(admin_url)
         limit_write = await copy_write(bench_url, _payloads(size, count))
         copy.add(limit_write)
         ref_cpu = _Cpu(reference.process.pid if reference.process else None)
@@ -306,8 +314,10 @@ async def _measure_size(
             rate = await reference.upload(_payloads(size, count))
         ref_up.add(rate, limit_write, ref_cpu.seconds)
         server_cpu = _Cpu(server_pid)
+        payloads = _payloads(size, count)
+        await _checkpoint(admin_url)
         with server_cpu:
-            rate, digests = await service_upload(stub, tenant, _payloads(size, count))
+            rate, digests = await service_upload(stub, tenant, payloads)
         up.add(rate, limit_write, server_cpu.seconds)
         limit_read = await select_read(bench_url, size, count)
         select.add(limit_read)
@@ -351,7 +361,7 @@ async def run(admin_url: str, bench_url: str, port: int, server_pid: int, rounds
         for size, count in ((MIB, 40), (25 * MIB, 4)):
             label = f"{size // MIB} MiB x {count}"
             series, digests = await _measure_size(
-                stub, reference, bench_url, tenant, size, count, rounds, server_pid
+                stub, reference, admin_url, bench_url, tenant, size, count, rounds, server_pid
             )
             rows.extend(_row(label, s) for s in series)
             by_name = {s.name: s for s in series}

@@ -42,13 +42,7 @@ class NullStore(pb_grpc.EmailStoreServicer):
 
 async def main(port: int) -> None:
     """Serves until killed."""
-    # The transport options of the real server (service/server.py).
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-            ("grpc.http2.lookahead_bytes", 8 * 1024 * 1024),
-        ]
-    )
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)])
     pb_grpc.add_EmailStoreServicer_to_server(NullStore(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections import OrderedDict
@@ -32,6 +33,11 @@ READ_AHEAD_CHUNKS = 4
 # while the next group is read.
 OPEN_CHUNKS = 1
 MAX_DIGESTS_PER_CALL = 10_000
+# Whole chunks are committed once this many bytes wait in an upload's buffer (and, when a
+# stream stops short of finishing, whatever whole chunks wait): a transaction per 2 MiB rather
+# than per request, committed while the next requests arrive. A broken stream loses at most
+# the bytes not yet committed; the client resumes from QueryUpload's committed_size.
+COMMIT_BYTES = 2 * 1024 * 1024
 # Running SHA-256 states of uploads in progress, so a resume in this process need not re-read
 # what it already hashed. Bounded: a forgotten state only costs a re-read on finish.
 _MAX_HASH_STATES = 10_000
@@ -86,12 +92,73 @@ class _HashStates:
             self._states.popitem(last=False)
 
 
+class _Commits:
+    """The durable side of one upload stream: whole chunks are committed in the background, one
+    transaction at a time, in order, while the stream goes on."""
+
+    def __init__(self, service: BlobService, tenant: str, session: UploadSession) -> None:
+        self._service = service
+        self._tenant = tenant
+        self.session = session
+        self.committed = session.committed_size
+        self.staged_bytes = session.staged_bytes
+        self.accepted = self.committed  # committed, plus the bytes of the commit in flight
+        self._inflight: asyncio.Task[None] | None = None
+
+    async def start(
+        self, raw_size: int, stored: list[bytes], codec: str, hasher: Any | None
+    ) -> None:
+        """Starts committing the next chunks (after the commit in flight, if any)."""
+        await self.settle()
+        self.accepted += raw_size
+        # The hash as of these bytes: the stream's own hasher moves on meanwhile.
+        state = hasher.copy() if hasher is not None else None
+        self._inflight = asyncio.ensure_future(self._commit(raw_size, stored, codec, state))
+
+    async def _commit(
+        self, raw_size: int, stored: list[bytes], codec: str, hash_state: Any | None
+    ) -> None:
+        service = self._service
+        new_size = self.committed + raw_size
+        await service.repository.commit_chunks(
+            self._tenant,
+            self.session,
+            self.committed,
+            stored,
+            new_size,
+            codec,
+            service.config.upload_ttl_s,
+        )
+        self.session = self.session.persisted_copy()
+        self.committed = new_size
+        self.staged_bytes += sum(len(chunk) for chunk in stored)
+        if hash_state is not None:
+            service._hashes.keep((self._tenant, self.session.upload_id), hash_state, new_size)
+
+    async def settle(self) -> None:
+        """Waits for the commit in flight; raises its error."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            await task
+
+    async def abandon(self) -> None:
+        """On the way out after an error: lets a commit in flight finish (even if this task is
+        cancelled) and drops its error, as another one is already on its way."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+
+
 class BlobService:
     """Uploads, downloads and the lifetime of blobs."""
 
-    def __init__(self, config: Config, repository: BlobRepository) -> None:
+    def __init__(
+        self, config: Config, repository: BlobRepository, *, commit_bytes: int = COMMIT_BYTES
+    ) -> None:
         self.config = config
         self.repository = repository
+        self.commit_bytes = commit_bytes
         self._hashes = _HashStates()
 
     # --------------------------------------------------------------- lookups
@@ -233,75 +300,88 @@ class BlobService:
         expected_sha: bytes | None,
     ) -> StoredBlobInfo:
         key = (tenant, upload_id)
-        committed = session.committed_size
+        commits = _Commits(self, tenant, session)
         codec = session.codec
-        hasher = self._hashes.take(key, committed)
-        if hasher is None and committed == 0:
+        hasher = self._hashes.take(key, session.committed_size)
+        if hasher is None and session.committed_size == 0:
             hasher = hashlib.sha256()
         buffer = bytearray()
-        staged_bytes = session.staged_bytes
         limit = self.config.max_attachment_bytes
         expected_size = session.expected_size
-        part: UploadPart | None = first
-        while part is not None:
-            if part.tenant_id and part.tenant_id != first.tenant_id:
-                raise _invalid("tenant_id", "must not change within an upload stream")
-            if part.upload_id and part.upload_id != first.upload_id:
-                raise _invalid("upload_id", "must not change within an upload stream")
-            received = committed + len(buffer)
-            if part.write_offset != received:
-                message = (
-                    f"write_offset {part.write_offset:,} does not follow the {received:,} bytes "
-                    f"received; {committed:,} are committed, resume there"
-                )
-                if part.write_offset > received:
-                    raise OutOfRange(message)
-                raise FailedPrecondition(message)
-            end = received + len(part.data)
-            if end > limit:
-                raise ResourceExhausted(
-                    f"upload passed the attachment limit of {limit:,} bytes "
-                    "(EMAILSTORE_MAX_ATTACHMENT_BYTES)"
-                )
-            if expected_size is not None and end > expected_size:
-                raise _invalid("data", f"is longer than the declared size_bytes {expected_size:,}")
-            buffer += part.data
-            full = len(buffer) // CHUNK_SIZE * CHUNK_SIZE
-            if part.finish_write:
-                full = len(buffer)
-            if part.finish_write:
-                raw = bytes(buffer)
+
+        async def commit_whole_chunks() -> None:
+            nonlocal codec
+            whole = len(buffer) // CHUNK_SIZE * CHUNK_SIZE
+            if whole:
+                raw = bytes(buffer[:whole])
+                del buffer[:whole]
                 codec, stored = await self._encode(raw, codec, hasher)
-                return await self._finish(
-                    tenant,
-                    session,
-                    committed,
-                    raw,
-                    stored,
-                    staged_bytes,
-                    codec,
-                    hasher,
-                    expected_sha,
-                )
-            if full:
-                raw = bytes(buffer[:full])
-                del buffer[:full]
-                codec, stored = await self._encode(raw, codec, hasher)
-                await self.repository.commit_chunks(
-                    tenant,
-                    session,
-                    committed,
-                    stored,
-                    committed + len(raw),
-                    codec,
-                    self.config.upload_ttl_s,
-                )
-                session = session.persisted_copy()
-                committed += len(raw)
-                staged_bytes += sum(len(s) for s in stored)
-                if hasher is not None:
-                    self._hashes.keep(key, hasher, committed)
-            part = await anext(parts, None)
+                await commits.start(len(raw), stored, codec, hasher)
+
+        async def stop() -> int:
+            # The stream stops short of finishing: what is whole becomes durable, so the
+            # client resumes as close as possible to where it was.
+            await commit_whole_chunks()
+            await commits.settle()
+            return commits.committed
+
+        try:
+            part: UploadPart | None = first
+            while part is not None:
+                if part.tenant_id and part.tenant_id != first.tenant_id:
+                    raise _invalid("tenant_id", "must not change within an upload stream")
+                if part.upload_id and part.upload_id != first.upload_id:
+                    raise _invalid("upload_id", "must not change within an upload stream")
+                received = commits.accepted + len(buffer)
+                if part.write_offset != received:
+                    committed = await stop()
+                    message = (
+                        f"write_offset {part.write_offset:,} does not follow the {received:,} "
+                        f"bytes received; {committed:,} are committed, resume there"
+                    )
+                    if part.write_offset > received:
+                        raise OutOfRange(message)
+                    raise FailedPrecondition(message)
+                end = received + len(part.data)
+                if end > limit:
+                    raise ResourceExhausted(
+                        f"upload passed the attachment limit of {limit:,} bytes "
+                        "(EMAILSTORE_MAX_ATTACHMENT_BYTES)"
+                    )
+                if expected_size is not None and end > expected_size:
+                    raise _invalid(
+                        "data", f"is longer than the declared size_bytes {expected_size:,}"
+                    )
+                buffer += part.data
+                if part.finish_write:
+                    raw = bytes(buffer)
+                    codec, stored = await self._encode(raw, codec, hasher)
+                    await commits.settle()
+                    return await self._finish(
+                        tenant,
+                        commits.session,
+                        commits.committed,
+                        raw,
+                        stored,
+                        commits.staged_bytes,
+                        codec,
+                        hasher,
+                        expected_sha,
+                    )
+                if len(buffer) >= self.commit_bytes:
+                    # Committed in the background: the next requests arrive meanwhile.
+                    await commit_whole_chunks()
+                try:
+                    part = await anext(parts, None)
+                except BaseException:
+                    # The client went away mid-stream: keep what is whole, if the database
+                    # lets us (the stream's own error is the one to report).
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(stop())
+                    raise
+            committed = await stop()
+        finally:
+            await commits.abandon()
         raise FailedPrecondition(
             f"the stream ended before finish_write; {committed:,} bytes are committed: resume "
             "at that write_offset (QueryUpload tells it too)"

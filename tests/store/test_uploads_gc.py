@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from service import models
 from service.codec.blobs import CHUNK_SIZE
 from service.config import Config
-from service.core.blobs import BlobService
+from service.core.blobs import COMMIT_BYTES, BlobService
 from service.core.messages import MessageService
 from service.errors import FailedPrecondition, NotFound
 from service.models import UploadPart
@@ -39,8 +39,8 @@ async def _parts(
         )
 
 
-def _blobs(db: Database, config: Config) -> BlobService:
-    return BlobService(config, BlobRepository(db))
+def _blobs(db: Database, config: Config, commit_bytes: int = COMMIT_BYTES) -> BlobService:
+    return BlobService(config, BlobRepository(db), commit_bytes=commit_bytes)
 
 
 @settings(
@@ -51,16 +51,24 @@ def _blobs(db: Database, config: Config) -> BlobService:
     cuts=st.lists(st.floats(min_value=0, max_value=1), max_size=4),
     piece=st.sampled_from([1000, 64 * 1024, CHUNK_SIZE, 300_000]),
     new_process=st.booleans(),
+    commit_bytes=st.sampled_from([CHUNK_SIZE, 2 * CHUNK_SIZE + 1, COMMIT_BYTES]),
 )
 async def test_resume_at_random_offsets(
-    db: Database, config: Config, size: int, cuts: list[float], piece: int, new_process: bool
+    db: Database,
+    config: Config,
+    size: int,
+    cuts: list[float],
+    piece: int,
+    new_process: bool,
+    commit_bytes: int,
 ) -> None:
     """Streams broken at random points resume from QueryUpload; the committed size never goes
-    down; the finished blob is exactly the bytes, whether or not the process changed."""
+    down; the finished blob is exactly the bytes, whether or not the process changed, and
+    whether chunks were committed along the way (in the background) or at the stream's end."""
     tenant = str(uuid.uuid4())
     upload_id = str(uuid.uuid4())
     data = random.Random(size).randbytes(size)
-    service = _blobs(db, config)
+    service = _blobs(db, config, commit_bytes)
     committed = 0
     for cut in sorted(cuts):
         stop = max(committed, int(size * cut))
@@ -76,8 +84,9 @@ async def test_resume_at_random_offsets(
         assert now >= committed
         assert now % CHUNK_SIZE == 0
         committed = now
+        assert now == stop // CHUNK_SIZE * CHUNK_SIZE  # every whole chunk sent is kept
         if new_process:
-            service = _blobs(db, config)  # a fresh process has no running hash
+            service = _blobs(db, config, commit_bytes)  # a fresh process has no running hash
     blob = await service.upload(_parts(tenant, upload_id, data, committed, size, piece, True))
     assert blob.sha256 == hashlib.sha256(data).hexdigest()
     assert blob.size_bytes == size
@@ -88,6 +97,47 @@ async def test_resume_at_random_offsets(
         )
     ]
     assert b"".join(pieces) == data
+
+
+async def test_a_broken_or_cancelled_stream_keeps_its_whole_chunks(
+    db: Database, config: Config
+) -> None:
+    """A client stream that fails, or a call cancelled while the server waits for the next
+    request, still commits the whole chunks it received; the upload then resumes from there."""
+    tenant = str(uuid.uuid4())
+    data = random.Random(7).randbytes(3 * CHUNK_SIZE + 500)
+    service = _blobs(db, config)
+
+    async def broken(upload_id: str) -> AsyncIterator[UploadPart]:
+        async for part in _parts(tenant, upload_id, data, 0, len(data), 100_000, False):
+            yield part
+        raise ConnectionResetError("client gone")
+
+    failing = str(uuid.uuid4())
+    with pytest.raises(ConnectionResetError):
+        await service.upload(broken(failing))
+    assert (await service.query_upload(tenant, failing)).committed_size == 3 * CHUNK_SIZE
+
+    waiting = asyncio.Event()
+
+    async def stalled(upload_id: str) -> AsyncIterator[UploadPart]:
+        async for part in _parts(tenant, upload_id, data, 0, len(data), 100_000, False):
+            yield part
+        waiting.set()
+        await asyncio.Event().wait()  # the client never sends the next request
+        yield part  # pragma: no cover
+
+    cancelled = str(uuid.uuid4())
+    task = asyncio.create_task(service.upload(stalled(cancelled)))
+    await waiting.wait()  # everything sent has been read by the server
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await service.query_upload(tenant, cancelled)).committed_size == 3 * CHUNK_SIZE
+    blob = await service.upload(
+        _parts(tenant, cancelled, data, 3 * CHUNK_SIZE, len(data), 100_000, True)
+    )
+    assert blob.sha256 == hashlib.sha256(data).hexdigest()
 
 
 async def test_unreferenced_upload_is_collected_after_grace(
