@@ -857,7 +857,9 @@ class UploadBlobRequest(_message.Message):
     mime_type: _builtins.str
     """MIME type. First request."""
     write_offset: _builtins.int
-    """Offset of `data` in the blob: must equal the bytes already committed."""
+    """Offset of `data` in the blob: must equal the bytes received so far (on
+    a new stream of an upload begun earlier: QueryUpload's committed_size).
+    """
     data: _builtins.bytes
     """The next bytes."""
     finish_write: _builtins.bool

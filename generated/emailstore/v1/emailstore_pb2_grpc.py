@@ -207,8 +207,10 @@ class EmailStoreServicer:
         """Resumable upload of one attachment's bytes (ByteStream Write semantics).
         Every request's write_offset must equal the bytes received so far (a gap
         is OUT_OF_RANGE, re-sent committed bytes FAILED_PRECONDITION). Whole
-        256 KiB chunks are committed durably as they arrive: after a broken
-        stream, QueryUpload says where to resume. finish_write checks the size
+        256 KiB chunks are committed durably every 2 MiB while the stream goes
+        on, and when it stops short of finish_write (ended, broken or
+        cancelled): QueryUpload then says where to resume. A file sent whole in
+        one request is stored in one transaction. finish_write checks the size
         and SHA-256 (INVALID_ARGUMENT on mismatch, nothing kept). Passing
         EMAILSTORE_MAX_ATTACHMENT_BYTES is RESOURCE_EXHAUSTED at once. Bytes the
         tenant already has are stored once; a declared sha256 the tenant has
