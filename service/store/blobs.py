@@ -252,14 +252,18 @@ class BlobRepository:
                 "it, or it finished or expired); ask QueryUpload where to resume"
             )
         if chunks:
-            await conn.execute(
-                queries.INSERT_STAGED_CHUNKS,
-                {
-                    "tenant_id": tenant_id,
-                    "staging_sha256": session.staging_sha256,
-                    "first_seq": previous_size // CHUNK_SIZE,
-                    "chunks": chunks,
-                },
+            first_seq = previous_size // CHUNK_SIZE
+            await conn.cursor().executemany(
+                queries.INSERT_STAGED_CHUNK,
+                [
+                    {
+                        "tenant_id": tenant_id,
+                        "staging_sha256": session.staging_sha256,
+                        "seq": first_seq + i,
+                        "data": chunk,
+                    }
+                    for i, chunk in enumerate(chunks)
+                ],
             )
 
     async def commit_chunks(
@@ -356,13 +360,20 @@ class BlobRepository:
                 queries.STORE_WHOLE_UPLOAD,
                 params
                 | {
-                    "chunks": chunks,
                     "expected_sha256": session.expected_sha256,
                     "expected_size": session.expected_size,
                     "mime_type": session.mime_type,
                     "ttl_s": ttl_s,
                 },
             )
+            if chunks:
+                await conn.cursor().executemany(
+                    queries.INSERT_BLOB_CHUNK,
+                    [
+                        {"tenant_id": tenant_id, "sha256": sha256, "seq": i, "data": chunk}
+                        for i, chunk in enumerate(chunks)
+                    ],
+                )
             row = await cur.fetchone()
         if row is None:
             return None
