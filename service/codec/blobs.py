@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import zstandard
 
@@ -59,7 +61,58 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return decompressor
 
 
-def compress_chunk(data: bytes, level: int) -> bytes:
+# Bytes as received or stored: a view into a request's buffer is stored as is (psycopg sends
+# memoryview like bytes), so chunks cut from requests are not copied on their way in.
+ByteBuffer: TypeAlias = bytes | memoryview
+
+
+class ChunkBuffer:
+    """Received bytes not yet stored, kept as the requests' own buffers. Chunks are cut out as
+    views of them, and copied only when a chunk spans two requests."""
+
+    def __init__(self) -> None:
+        self._views: deque[memoryview] = deque()
+        self.size = 0
+
+    def append(self, data: ByteBuffer) -> None:
+        """Adds the bytes of the next request."""
+        if data:
+            self._views.append(memoryview(data))
+            self.size += len(data)
+
+    def take(self, size: int, chunk_size: int = CHUNK_SIZE) -> list[ByteBuffer]:
+        """Removes the first `size` bytes, as pieces of chunk_size (the last may be shorter)."""
+        if size > self.size:
+            raise ValueError(f"only {self.size} bytes are buffered, not {size}")
+        pieces: list[ByteBuffer] = []
+        while size > 0:
+            want = min(chunk_size, size)
+            head = self._views[0]
+            if len(head) >= want:
+                pieces.append(head[:want])
+                self._shift(head, want)
+            else:
+                parts = []
+                need = want
+                while need:
+                    head = self._views[0]
+                    part = head[:need]
+                    parts.append(part)
+                    self._shift(head, len(part))
+                    need -= len(part)
+                pieces.append(b"".join(parts))
+            size -= want
+            self.size -= want
+        return pieces
+
+    def _shift(self, head: memoryview, used: int) -> None:
+        if used == len(head):
+            self._views.popleft()
+        else:
+            self._views[0] = head[used:]
+
+
+def compress_chunk(data: ByteBuffer, level: int) -> bytes:
     """zstd of one chunk, with this thread's compressor for the level."""
     return _compressor(level).compress(data)
 

@@ -12,7 +12,15 @@ from typing import Any
 
 from opentelemetry import trace
 
-from service.codec.blobs import CHUNK_SIZE, CODEC_NONE, CODEC_ZSTD, compress_chunk, decode_chunk
+from service.codec.blobs import (
+    CHUNK_SIZE,
+    CODEC_NONE,
+    CODEC_ZSTD,
+    ByteBuffer,
+    ChunkBuffer,
+    compress_chunk,
+    decode_chunk,
+)
 from service.config import Config
 from service.core import validation
 from service.errors import (
@@ -106,7 +114,7 @@ class _Commits:
         self._inflight: asyncio.Task[None] | None = None
 
     async def start(
-        self, raw_size: int, stored: list[bytes], codec: str, hasher: Any | None
+        self, raw_size: int, stored: list[ByteBuffer], codec: str, hasher: Any | None
     ) -> None:
         """Starts committing the next chunks (after the commit in flight, if any)."""
         await self.settle()
@@ -116,7 +124,7 @@ class _Commits:
         self._inflight = asyncio.ensure_future(self._commit(raw_size, stored, codec, state))
 
     async def _commit(
-        self, raw_size: int, stored: list[bytes], codec: str, hash_state: Any | None
+        self, raw_size: int, stored: list[ByteBuffer], codec: str, hash_state: Any | None
     ) -> None:
         service = self._service
         new_size = self.committed + raw_size
@@ -270,7 +278,9 @@ class BlobService:
         if size > self.config.max_attachment_bytes or expected_size not in (None, size):
             return None
         hasher = hashlib.sha256()
-        codec, stored = await self._encode(part.data, None, hasher)
+        buffer = ChunkBuffer()
+        buffer.append(part.data)
+        codec, stored = await self._encode(buffer.take(size), None, hasher)
         digest = hasher.digest()
         if expected_sha not in (None, digest):
             return None
@@ -305,18 +315,16 @@ class BlobService:
         hasher = self._hashes.take(key, session.committed_size)
         if hasher is None and session.committed_size == 0:
             hasher = hashlib.sha256()
-        buffer = bytearray()
+        buffer = ChunkBuffer()  # received, not committed yet
         limit = self.config.max_attachment_bytes
         expected_size = session.expected_size
 
         async def commit_whole_chunks() -> None:
             nonlocal codec
-            whole = len(buffer) // CHUNK_SIZE * CHUNK_SIZE
+            whole = buffer.size // CHUNK_SIZE * CHUNK_SIZE
             if whole:
-                raw = bytes(buffer[:whole])
-                del buffer[:whole]
-                codec, stored = await self._encode(raw, codec, hasher)
-                await commits.start(len(raw), stored, codec, hasher)
+                codec, stored = await self._encode(buffer.take(whole), codec, hasher)
+                await commits.start(whole, stored, codec, hasher)
 
         async def stop() -> int:
             # The stream stops short of finishing: what is whole becomes durable, so the
@@ -332,7 +340,7 @@ class BlobService:
                     raise _invalid("tenant_id", "must not change within an upload stream")
                 if part.upload_id and part.upload_id != first.upload_id:
                     raise _invalid("upload_id", "must not change within an upload stream")
-                received = commits.accepted + len(buffer)
+                received = commits.accepted + buffer.size
                 if part.write_offset != received:
                     committed = await stop()
                     message = (
@@ -352,23 +360,23 @@ class BlobService:
                     raise _invalid(
                         "data", f"is longer than the declared size_bytes {expected_size:,}"
                     )
-                buffer += part.data
+                buffer.append(part.data)
                 if part.finish_write:
-                    raw = bytes(buffer)
-                    codec, stored = await self._encode(raw, codec, hasher)
+                    rest = buffer.take(buffer.size)
+                    codec, stored = await self._encode(rest, codec, hasher)
                     await commits.settle()
                     return await self._finish(
                         tenant,
                         commits.session,
                         commits.committed,
-                        raw,
+                        rest,
                         stored,
                         commits.staged_bytes,
                         codec,
                         hasher,
                         expected_sha,
                     )
-                if len(buffer) >= self.commit_bytes:
+                if buffer.size >= self.commit_bytes:
                     # Committed in the background: the next requests arrive meanwhile.
                     await commit_whole_chunks()
                 try:
@@ -388,18 +396,17 @@ class BlobService:
         )
 
     async def _encode(
-        self, raw: bytes, codec: str | None, hasher: Any | None
-    ) -> tuple[str, list[bytes]]:
-        """Hashes and compresses whole chunks (in a thread for big ones: both release the GIL).
+        self, pieces: list[ByteBuffer], codec: str | None, hasher: Any | None
+    ) -> tuple[str, list[ByteBuffer]]:
+        """Hashes and compresses chunks (in a thread for big ones: both release the GIL).
         Returns the upload's codec and the stored form of each chunk."""
 
-        def encode() -> tuple[str, list[bytes]]:
-            if hasher is not None:
-                hasher.update(raw)
-            pieces = [raw[i : i + CHUNK_SIZE] for i in range(0, len(raw), CHUNK_SIZE)]
+        def encode() -> tuple[str, list[ByteBuffer]]:
             chosen = codec
-            stored: list[bytes] = []
+            stored: list[ByteBuffer] = []
             for piece in pieces:
+                if hasher is not None:
+                    hasher.update(piece)
                 if chosen is None:
                     # The first chunk decides for the whole upload: files are of one kind, and
                     # incompressible ones (PDF, JPEG, ZIP) are then not compressed in vain.
@@ -412,15 +419,16 @@ class BlobService:
                     stored.append(piece)
             return chosen or CODEC_NONE, stored
 
-        return await asyncio.to_thread(encode) if len(raw) > 64 * 1024 else encode()
+        size = sum(len(piece) for piece in pieces)
+        return await asyncio.to_thread(encode) if size > 64 * 1024 else encode()
 
     async def _finish(
         self,
         tenant: str,
         session: UploadSession,
         committed: int,
-        final_raw: bytes,
-        final_chunks: list[bytes],
+        final_raw: list[ByteBuffer],
+        final_chunks: list[ByteBuffer],
         staged_bytes: int,
         codec: str | None,
         hasher: Any | None,
@@ -428,11 +436,12 @@ class BlobService:
     ) -> StoredBlobInfo:
         """Verifies size and digest, then commits the last chunks and the blob in one go."""
         self._hashes.take((tenant, session.upload_id), -1)
-        size = committed + len(final_raw)
+        size = committed + sum(len(piece) for piece in final_raw)
         if hasher is None:
             # The upload resumed in another process: hash what was stored, then the rest.
             hasher = await self._rehash(tenant, session, committed // CHUNK_SIZE, codec)
-            hasher.update(final_raw)
+            for piece in final_raw:
+                hasher.update(piece)
         digest = hasher.digest()
         expected_size = session.expected_size
         if expected_size is not None and expected_size != size:

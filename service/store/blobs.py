@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from psycopg.rows import class_row
 
-from service.codec.blobs import CHUNK_SIZE
+from service.codec.blobs import CHUNK_SIZE, ByteBuffer
 from service.errors import FailedPrecondition, NotFound
 from service.store import queries
 from service.store.database import AsyncConn, Database, translate_errors
@@ -226,7 +226,7 @@ class BlobRepository:
         tenant_id: str,
         session: UploadSession,
         previous_size: int,
-        chunks: list[bytes],
+        chunks: list[ByteBuffer],
         new_size: int,
         codec: str,
         ttl_s: float,
@@ -271,7 +271,7 @@ class BlobRepository:
         tenant_id: str,
         session: UploadSession,
         previous_size: int,
-        chunks: list[bytes],
+        chunks: list[ByteBuffer],
         new_size: int,
         codec: str,
         ttl_s: float,
@@ -287,7 +287,7 @@ class BlobRepository:
         tenant_id: str,
         session: UploadSession,
         previous_size: int,
-        final_chunks: list[bytes],
+        final_chunks: list[ByteBuffer],
         sha256: bytes,
         size_bytes: int,
         stored_size_bytes: int,
@@ -342,7 +342,7 @@ class BlobRepository:
         self,
         tenant_id: str,
         session: UploadSession,
-        chunks: list[bytes],
+        chunks: list[ByteBuffer],
         sha256: bytes,
         size_bytes: int,
         stored_size_bytes: int,

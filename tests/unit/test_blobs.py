@@ -13,6 +13,7 @@ from service.codec.blobs import (
     CHUNK_SIZE,
     CODEC_NONE,
     CODEC_ZSTD,
+    ChunkBuffer,
     decode_blob,
     decode_chunk,
     encode_blob,
@@ -63,3 +64,48 @@ def test_unknown_codec_is_refused() -> None:
     """A codec the service does not know is an error, not garbage output."""
     with pytest.raises(ValueError, match="brotli"):
         decode_chunk("brotli", b"x")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    requests=st.lists(st.binary(max_size=40), max_size=12),
+    chunk_size=st.integers(min_value=1, max_value=17),
+    takes=st.lists(st.integers(min_value=0, max_value=5), max_size=6),
+)
+def test_chunk_buffer_cuts_the_bytes_in_order(
+    requests: list[bytes], chunk_size: int, takes: list[int]
+) -> None:
+    """Whatever the request sizes: whole chunks taken, then the rest, are the bytes in order,
+    every piece chunk_size long but the very last; nothing is lost or repeated."""
+    buffer = ChunkBuffer()
+    for request in requests:
+        buffer.append(request)
+    data = b"".join(requests)
+    assert buffer.size == len(data)
+    out: list[bytes] = []
+    for chunks in takes:
+        whole = min(chunks * chunk_size, buffer.size // chunk_size * chunk_size)
+        pieces = buffer.take(whole, chunk_size)
+        assert all(len(p) == chunk_size for p in pieces)
+        out.extend(bytes(p) for p in pieces)
+    rest = buffer.take(buffer.size, chunk_size)
+    assert all(len(p) == chunk_size for p in rest[:-1])
+    out.extend(bytes(p) for p in rest)
+    assert b"".join(out) == data
+    assert buffer.size == 0
+    with pytest.raises(ValueError, match="only 0 bytes are buffered"):
+        buffer.take(1, chunk_size)
+
+
+def test_chunk_buffer_views_requests_without_copying() -> None:
+    """A chunk inside one request is a view of that request's bytes; only a chunk spanning
+    two requests is copied."""
+    first, second = os.urandom(CHUNK_SIZE + 10), os.urandom(CHUNK_SIZE)
+    buffer = ChunkBuffer()
+    buffer.append(first)
+    buffer.append(second)
+    inside, spanning = buffer.take(2 * CHUNK_SIZE)
+    assert isinstance(inside, memoryview)
+    assert inside.obj is first
+    assert isinstance(spanning, bytes)
+    assert spanning == first[CHUNK_SIZE:] + second[: CHUNK_SIZE - 10]
