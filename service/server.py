@@ -113,7 +113,7 @@ class EmailStoreServer:
                 max_header_bytes=self.config.max_header_bytes,
             ),
         )
-        ingest = IngestService(self.config, repository, self.parser)
+        ingest = IngestService(self.config, repository, self.blobs.repository, self.parser)
         pb_grpc.add_EmailStoreServicer_to_server(
             EmailStoreServicer(messages, self.blobs, ingest), server
         )

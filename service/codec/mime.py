@@ -102,24 +102,113 @@ class Skeleton:
         return SKELETON_MAGIC + header + b"\n" + b"".join(literals)
 
     @staticmethod
-    def rebuild(serialized: bytes, bodies: list[bytes]) -> bytes:
-        """The original message from a serialised skeleton and the stored body bytes."""
+    def plan(serialized: bytes) -> list[bytes | BodyRef]:
+        """A serialised skeleton as the message's pieces in order: literal bytes, and
+        references to bodies with how to encode each."""
         if not serialized.startswith(SKELETON_MAGIC):
             raise ValueError("not an EmailStore skeleton")
         rest = serialized[len(SKELETON_MAGIC) :]
         newline = rest.index(b"\n")
         index = json.loads(rest[:newline])
         literals = memoryview(rest)[newline + 1 :]
-        out: list[bytes] = []
+        pieces: list[bytes | BodyRef] = []
         offset = 0
         for entry in index:
             if entry[0] == "l":
-                out.append(bytes(literals[offset : offset + entry[1]]))
+                pieces.append(bytes(literals[offset : offset + entry[1]]))
                 offset += entry[1]
             else:
                 _, i, form, line_length, eol, final_eol = entry
-                out.append(encode_body(StoredBody(bodies[i], form, line_length, eol, final_eol)))
+                pieces.append(BodyRef(i, form, line_length, eol, final_eol))
+        return pieces
+
+    @staticmethod
+    def rebuild(serialized: bytes, bodies: list[bytes]) -> bytes:
+        """The original message from a serialised skeleton and the stored body bytes."""
+        out: list[bytes] = []
+        for piece in Skeleton.plan(serialized):
+            if isinstance(piece, bytes):
+                out.append(piece)
+            else:
+                out.append(encode_body(piece.stored(bodies[piece.index])))
         return b"".join(out)
+
+
+@dataclass(frozen=True)
+class BodyRef:
+    """Where a leaf body goes in a skeleton: which body, and the form it is kept in."""
+
+    index: int
+    form: str
+    line_length: int
+    eol: str
+    final_eol: bool
+
+    def stored(self, data: bytes) -> StoredBody:
+        """The body with these bytes."""
+        return StoredBody(data, self.form, self.line_length, self.eol, self.final_eol)
+
+    def encoder(self) -> BodyEncoder:
+        """An encoder turning the stored bytes, fed in any pieces, into the original ones."""
+        return BodyEncoder(self.form, self.line_length, self.eol.encode(), self.final_eol)
+
+
+class BodyEncoder:
+    """`encode_body` for a body that arrives in pieces: the same bytes out, a piece at a time,
+    holding back at most a line of base64 and two input bytes."""
+
+    def __init__(self, form: str, line_length: int, eol: bytes, final_eol: bool) -> None:
+        if form not in ("identity", "verbatim", "base64"):
+            raise ValueError(f"unknown body form {form!r}")
+        self._base64 = form == "base64"
+        self._line = line_length
+        self._eol = eol
+        self._final_eol = final_eol
+        self._pending = b""  # input bytes not yet encoded (fewer than 3)
+        self._text = b""  # base64 text not yet written out
+        self._any = False  # some base64 text was produced
+
+    def feed(self, data: bytes) -> bytes:
+        """The output these bytes (after the earlier ones) make certain."""
+        if not self._base64:
+            return data
+        buffered = self._pending + data
+        whole = len(buffered) // 3 * 3
+        self._pending = buffered[whole:]
+        if not whole:
+            return b""
+        self._any = True
+        self._text += base64.b64encode(buffered[:whole])
+        if self._line <= 0:
+            out, self._text = self._text, b""
+            return out
+        # A full line goes out once more text follows it: only the last line's end depends
+        # on final_eol.
+        lines = (len(self._text) - 1) // self._line
+        if lines <= 0:
+            return b""
+        cut = lines * self._line
+        out = self._eol.join(self._text[i : i + self._line] for i in range(0, cut, self._line))
+        self._text = self._text[cut:]
+        return out + self._eol
+
+    def finish(self) -> bytes:
+        """The rest of the output."""
+        if not self._base64:
+            return b""
+        if self._pending:
+            self._any = True
+            self._text += base64.b64encode(self._pending)
+            self._pending = b""
+        text, self._text = self._text, b""
+        if self._line <= 0:
+            lines = [text] if text else []
+        else:
+            lines = [text[i : i + self._line] for i in range(0, len(text), self._line)]
+        out = self._eol.join(lines)
+        if self._final_eol and self._any:
+            out += self._eol
+        return out
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from dataclasses import replace
 
 from opentelemetry import trace
 
-from service.codec.blobs import CHUNK_SIZE, BlobSet, decode_blob
+from service.codec.blobs import CHUNK_SIZE, BlobSet, ChunkBuffer, decode_blob, decode_chunk
 from service.codec.ingest import ParsedRaw, parse_raw, unparsed
 from service.codec.mime import MimeLimits, Skeleton
 from service.codec.render import render_message
 from service.config import Config
 from service.core import keys, validation
+from service.core.blobs import READ_AHEAD_CHUNKS
 from service.core.messages import sha256_json
 from service.core.validation import Violations
 from service.errors import InvalidArgument
@@ -28,8 +29,9 @@ from service.models import (
     RawMessageInput,
     StoreResult,
 )
+from service.store.blobs import BlobRepository
 from service.store.messages import MessageRepository
-from service.store.records import NewAttachment, NewMessage
+from service.store.records import NewAttachment, NewMessage, RawLayout
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +87,16 @@ class ParserPool:
 class IngestService:
     """IngestRawMessage and GetRawMessage."""
 
-    def __init__(self, config: Config, repository: MessageRepository, parser: ParserPool) -> None:
+    def __init__(
+        self,
+        config: Config,
+        repository: MessageRepository,
+        blobs: BlobRepository,
+        parser: ParserPool,
+    ) -> None:
         self.config = config
         self.repository = repository
+        self.blobs = blobs
         self.parser = parser
 
     async def ingest(self, meta: RawMessageInput, raw: bytes) -> StoreResult:
@@ -208,20 +217,39 @@ class IngestService:
 
     async def raw_message(self, tenant_id: str, storage_key: str) -> AsyncIterator[bytes]:
         """The message as RFC 5322 bytes, in pieces of at most 256 KiB: the exact original
-        for ingested messages, a rendering for structured ones."""
+        for ingested messages, rebuilt as it streams (a few chunks in memory, whatever the
+        message's size), and a rendering for structured ones."""
         tenant = validation.tenant_id(tenant_id)
         key = validation.storage_key(storage_key)
-        stored = await self.repository.raw_parts(tenant, key)
-        if stored is not None:
-            skeleton, parts = stored
-            data = Skeleton.rebuild(
-                decode_blob(skeleton.codec, skeleton.chunks),
-                [decode_blob(p.codec, p.chunks) for p in parts],
-            )
-        else:
+        span = trace.get_current_span()
+        layout = await self.repository.raw_layout(tenant, key)
+        if layout is None:
             data = await self._render(tenant, key)
-        trace.get_current_span().set_attribute("emailstore.raw_size_bytes", len(data))
-        return _pieces(data)
+            span.set_attribute("emailstore.raw_size_bytes", len(data))
+            return _pieces(data)
+        span.set_attribute("emailstore.raw_size_bytes", layout.raw_size_bytes)
+        return self._rebuild(tenant, layout)
+
+    async def _rebuild(self, tenant: str, layout: RawLayout) -> AsyncIterator[bytes]:
+        out = ChunkBuffer()
+        skeleton = decode_blob(layout.skeleton.codec, layout.skeleton.chunks)
+        for piece in Skeleton.plan(skeleton):
+            if isinstance(piece, bytes):
+                out.append(piece)
+                continue
+            body = layout.bodies[piece.index]
+            encoder = piece.encoder()
+            for first in range(0, body.chunk_count, READ_AHEAD_CHUNKS):
+                last = min(first + READ_AHEAD_CHUNKS, body.chunk_count) - 1
+                for chunk in await self.blobs.read_chunks(tenant, body.sha256, first, last):
+                    out.append(encoder.feed(decode_chunk(body.codec, chunk)))
+                for ready in out.take(out.size // CHUNK_SIZE * CHUNK_SIZE):
+                    yield bytes(ready)
+            out.append(encoder.finish())
+            for ready in out.take(out.size // CHUNK_SIZE * CHUNK_SIZE):
+                yield bytes(ready)
+        for rest in out.take(out.size):
+            yield bytes(rest)
 
     async def _render(self, tenant: str, key: str) -> bytes:
         fetched = await self.repository.get_message(tenant, key, full=True)

@@ -26,7 +26,7 @@ from service.models import (
 )
 from service.store import queries
 from service.store.database import AsyncConn, Database
-from service.store.records import FetchedMessage, NewMessage, StoredBlob
+from service.store.records import BlobRef, FetchedMessage, NewMessage, RawLayout, StoredBlob
 from service.store.writer import Inserted, MessageWriter
 
 
@@ -325,23 +325,34 @@ class MessageRepository:
             for a in attachments
         ]
 
-    async def raw_parts(
-        self, tenant_id: str, storage_key: str
-    ) -> tuple[StoredBlob, list[StoredBlob]] | None:
-        """The skeleton blob and its body blobs of an ingested message; None for a structured
-        one. NotFound when there is no such message."""
+    async def raw_layout(self, tenant_id: str, storage_key: str) -> RawLayout | None:
+        """The skeleton (read whole: it is headers and boundaries) and the body blobs of an
+        ingested message, whose chunks the caller reads as it goes; None for a structured
+        message. NotFound when there is no such message."""
         params = {"tenant_id": tenant_id, "storage_key": storage_key}
         async with self.db.transaction(tenant_id, "get_raw_message", pipeline=False) as conn:
             cur = await conn.execute(queries.SELECT_RAW_PARTS, params)
             row = await cur.fetchone()
             if row is None:
                 raise NotFound(f"message {storage_key!r} not found")
-            raw_sha, parts = row
+            raw_sha, parts, raw_size = row
             if raw_sha is None:
                 return None
-            wanted = [bytes(raw_sha), *(bytes.fromhex(p) for p in parts)]
-            blobs = await self._read_blobs(conn, tenant_id, list(dict.fromkeys(wanted)))
-        return blobs[bytes(raw_sha)], [blobs[bytes.fromhex(p)] for p in parts]
+            skeleton_sha = bytes(raw_sha)
+            skeleton = (await self._read_blobs(conn, tenant_id, [skeleton_sha]))[skeleton_sha]
+            wanted = [bytes.fromhex(p) for p in parts]
+            cur = await conn.execute(
+                queries.SELECT_BLOB_REFS,
+                {"tenant_id": tenant_id, "sha256": list(dict.fromkeys(wanted))},
+            )
+            refs = {
+                bytes(sha): BlobRef(bytes(sha), codec, count)
+                for sha, codec, count in await cur.fetchall()
+            }
+        missing = [sha.hex() for sha in wanted if sha not in refs]
+        if missing:
+            raise NotFound(f"message {storage_key!r} lost body blob(s) {', '.join(missing)}")
+        return RawLayout(skeleton, tuple(refs[sha] for sha in wanted), raw_size or 0)
 
     async def _read_blobs(
         self, conn: AsyncConn, tenant_id: str, shas: list[bytes]

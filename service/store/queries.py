@@ -143,8 +143,15 @@ WHERE m.tenant_id = %(tenant_id)s AND m.email_account_id = %(email_account_id)s
 """
 
 SELECT_RAW_PARTS = """
-SELECT raw_sha256, raw_parts FROM email_content
-WHERE tenant_id = %(tenant_id)s AND storage_key = %(storage_key)s
+SELECT c.raw_sha256, c.raw_parts, m.raw_size_bytes
+FROM email_content c
+JOIN email_messages m ON m.tenant_id = c.tenant_id AND m.storage_key = c.storage_key
+WHERE c.tenant_id = %(tenant_id)s AND c.storage_key = %(storage_key)s
+"""
+
+SELECT_BLOB_REFS = """
+SELECT sha256, codec, chunk_count FROM blobs
+WHERE tenant_id = %(tenant_id)s AND sha256 = ANY(%(sha256)s::bytea[])
 """
 
 SELECT_MESSAGE_BY_REQUEST_ID = f"""

@@ -81,6 +81,25 @@ class StoredBlob:
 
 
 @dataclass(frozen=True)
+class BlobRef:
+    """A blob to be read chunk by chunk: its digest, codec and number of chunks."""
+
+    sha256: bytes
+    codec: str
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class RawLayout:
+    """How an ingested message is kept: its skeleton, and the blob of each leaf body in the
+    skeleton's order."""
+
+    skeleton: StoredBlob
+    bodies: tuple[BlobRef, ...]
+    raw_size_bytes: int
+
+
+@dataclass(frozen=True)
 class FetchedMessage:
     """A message as read, with the stored bodies (FULL view) still encoded."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import hashlib
+import os
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.codec.blobs import CHUNK_SIZE
 from service.server import EmailStoreServer
 from tests.factories import store_request
 from tests.mime_corpus import OUT_OF_OFFICE, PDF, bounce_for, corpus
@@ -76,6 +79,35 @@ async def test_cpython_samples_come_back_byte_for_byte(stub: Stub, tenant: str) 
         raw = path.read_bytes()
         response = await ingest(stub, tenant, raw, email_account_id=path.name)
         assert await raw_of(stub, tenant, response.storage_key) == raw, path.name
+
+
+async def test_a_large_message_streams_back_in_full_chunks(stub: Stub, tenant: str) -> None:
+    """A message with megabytes of attachments (base64 at 76 and at 64 columns, LF and CRLF,
+    and a body kept verbatim) comes back exactly, rebuilt as it streams: every piece is 256 KiB
+    but the last, whatever the sizes of the parts."""
+    pdf = os.urandom(1_500_000)
+    zip_ = os.urandom(700_001)
+    b76 = base64.encodebytes(pdf).replace(b"\n", b"\r\n")
+    encoded = base64.b64encode(zip_)
+    b64 = b"\n".join(encoded[i : i + 64] for i in range(0, len(encoded), 64))
+    raw = (
+        b"From: a@example.com\r\nTo: b@example.com\r\nSubject: big\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+        b"--XX\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+        b"--XX\r\nContent-Type: application/pdf; name=a.pdf\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + b76 + b"--XX\r\n"
+        b"Content-Type: application/zip; name=b.zip\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 + b"\n--XX\r\n"
+        b"Content-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nnot base64 at all!!\r\n--XX--\r\n"
+    )
+    response = await ingest(stub, tenant, raw)
+    assert response.message.parse_status == "parsed"
+    request = pb.GetRawMessageRequest(tenant_id=tenant, storage_key=response.storage_key)
+    pieces = [chunk.data async for chunk in stub.GetRawMessage(request)]
+    assert b"".join(pieces) == raw
+    assert len(pieces) == -(-len(raw) // CHUNK_SIZE)
+    assert all(len(piece) == CHUNK_SIZE for piece in pieces[:-1])
 
 
 async def test_parsed_fields_and_threading(stub: Stub, tenant: str) -> None:

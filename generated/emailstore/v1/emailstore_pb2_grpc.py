@@ -263,8 +263,9 @@ class EmailStoreServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRawMessage(self, request, context):
-        """The message as RFC 5322 bytes: the exact original for ingested messages,
-        a well-formed rendering for structured ones.
+        """The message as RFC 5322 bytes, in pieces of 256 KiB (the last may be
+        shorter): the exact original for ingested messages, rebuilt as it
+        streams; a well-formed rendering for structured ones.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

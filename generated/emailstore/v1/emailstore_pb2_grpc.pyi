@@ -104,8 +104,9 @@ class EmailStoreStub:
     includes them.
     """
     GetRawMessage: _grpc.UnaryStreamMultiCallable[_emailstore_pb2.GetRawMessageRequest, _emailstore_pb2.RawChunk]
-    """The message as RFC 5322 bytes: the exact original for ingested messages,
-    a well-formed rendering for structured ones.
+    """The message as RFC 5322 bytes, in pieces of 256 KiB (the last may be
+    shorter): the exact original for ingested messages, rebuilt as it
+    streams; a well-formed rendering for structured ones.
     """
     DownloadAttachment: _grpc.UnaryStreamMultiCallable[_emailstore_pb2.DownloadAttachmentRequest, _emailstore_pb2.DownloadChunk]
     """Streams an attachment's bytes, or a byte range of them (ByteStream Read
@@ -211,8 +212,9 @@ class EmailStoreAsyncStub(EmailStoreStub):
     includes them.
     """
     GetRawMessage: _aio.UnaryStreamMultiCallable[_emailstore_pb2.GetRawMessageRequest, _emailstore_pb2.RawChunk]  # type: ignore[assignment]
-    """The message as RFC 5322 bytes: the exact original for ingested messages,
-    a well-formed rendering for structured ones.
+    """The message as RFC 5322 bytes, in pieces of 256 KiB (the last may be
+    shorter): the exact original for ingested messages, rebuilt as it
+    streams; a well-formed rendering for structured ones.
     """
     DownloadAttachment: _aio.UnaryStreamMultiCallable[_emailstore_pb2.DownloadAttachmentRequest, _emailstore_pb2.DownloadChunk]  # type: ignore[assignment]
     """Streams an attachment's bytes, or a byte range of them (ByteStream Read
@@ -375,8 +377,9 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.GetRawMessageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_emailstore_pb2.RawChunk], _abc.AsyncIterator[_emailstore_pb2.RawChunk]]:
-        """The message as RFC 5322 bytes: the exact original for ingested messages,
-        a well-formed rendering for structured ones.
+        """The message as RFC 5322 bytes, in pieces of 256 KiB (the last may be
+        shorter): the exact original for ingested messages, rebuilt as it
+        streams; a well-formed rendering for structured ones.
         """
 
     @_abc_1.abstractmethod
