@@ -140,6 +140,54 @@ async def test_a_broken_or_cancelled_stream_keeps_its_whole_chunks(
     assert blob.sha256 == hashlib.sha256(data).hexdigest()
 
 
+async def test_two_streams_writing_one_upload_cannot_both_commit(
+    db: Database, config: Config
+) -> None:
+    """Two streams resuming the same upload from the same offset: the first commit wins, the
+    other stream fails with FAILED_PRECONDITION when its background commit is refused, and the
+    upload then resumes and finishes with the right bytes."""
+    tenant = str(uuid.uuid4())
+    upload_id = str(uuid.uuid4())
+    data = random.Random(11).randbytes(4 * CHUNK_SIZE)
+    service = _blobs(db, config, commit_bytes=CHUNK_SIZE)
+    with pytest.raises(FailedPrecondition):
+        await service.upload(_parts(tenant, upload_id, data, 0, CHUNK_SIZE, CHUNK_SIZE, False))
+    assert (await service.query_upload(tenant, upload_id)).committed_size == CHUNK_SIZE
+
+    gate = asyncio.Event()
+
+    async def stream(reached: asyncio.Event) -> AsyncIterator[UploadPart]:
+        parts = _parts(tenant, upload_id, data, CHUNK_SIZE, len(data), CHUNK_SIZE, True)
+        yield await anext(parts)  # looked up, and its commit started in the background
+        reached.set()
+        await gate.wait()  # the rest only once both streams got this far
+        async for part in parts:
+            yield part
+
+    async def started(reached: asyncio.Event, task: asyncio.Task[object]) -> None:
+        await asyncio.wait(
+            [asyncio.ensure_future(reached.wait()), task], return_when=asyncio.FIRST_COMPLETED
+        )
+
+    reached = [asyncio.Event(), asyncio.Event()]
+    tasks: list[asyncio.Task[object]] = [
+        asyncio.create_task(service.upload(stream(event))) for event in reached
+    ]
+    await asyncio.wait_for(asyncio.gather(*map(started, reached, tasks)), timeout=30)
+    gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    # Whatever the interleaving, one stream finishes the upload and the other is refused:
+    # either its offset no longer follows what is committed, or its commit finds the upload
+    # advanced by the other stream.
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(failures) == 1
+    assert isinstance(failures[0], FailedPrecondition)
+    (blob,) = [r for r in results if not isinstance(r, BaseException)]
+    assert getattr(blob, "sha256", None) == hashlib.sha256(data).hexdigest()
+    done = await service.query_upload(tenant, upload_id)
+    assert (done.committed_size, done.complete) == (len(data), True)
+
+
 async def test_unreferenced_upload_is_collected_after_grace(
     db: Database, config: Config, tenant: str, database_url: str
 ) -> None:
