@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import re
 import shlex
@@ -27,10 +29,10 @@ def _grpcurl() -> str:
     return path
 
 
-def readme_commands() -> list[str]:
+def readme_commands(marker: str = "grpcurl-example") -> list[str]:
     """The grpcurl commands between the README's example markers, continuation lines joined."""
     text = README.read_text()
-    block = text.split("<!-- grpcurl-example:start -->")[1].split("<!-- grpcurl-example:end -->")[0]
+    block = text.split(f"<!-- {marker}:start -->")[1].split(f"<!-- {marker}:end -->")[0]
     body = block.split("```sh", 1)[1].rsplit("```", 1)[0]
     commands: list[str] = []
     current = ""
@@ -58,14 +60,7 @@ async def test_readme_examples_work_when_pasted(server: EmailStoreServer) -> Non
     """list, describe, health, StoreMessage then GetMessage, ListMessages, usage: all succeed."""
     commands = readme_commands()
     assert len(commands) == 7
-    outputs = []
-    for command in commands:
-        argv = shlex.split(command.replace("localhost:50051", f"127.0.0.1:{server.port}"))
-        assert argv[0] == "grpcurl"
-        code, out, err = await _run([_grpcurl(), *argv[1:]])
-        assert code == 0, f"{command}\n{err}"
-        outputs.append(out)
-    listed, described, health, stored, got, listing, usage = outputs
+    listed, described, health, stored, got, listing, usage = await _outputs(server, commands)
     assert set(listed.split()) >= {
         "emailstore.v1.EmailStore",
         "grpc.health.v1.Health",
@@ -82,6 +77,32 @@ async def test_readme_examples_work_when_pasted(server: EmailStoreServer) -> Non
     assert message["headers"] == [{"name": "List-Unsubscribe", "value": "<mailto:unsub@acme.io>"}]
     assert [m["storageKey"] for m in json.loads(listing)["messages"]] == ["welcome-1"]
     assert json.loads(usage)["messageCount"] == "1"
+
+
+async def _outputs(server: EmailStoreServer, commands: list[str]) -> list[str]:
+    outputs = []
+    for command in commands:
+        argv = shlex.split(command.replace("localhost:50051", f"127.0.0.1:{server.port}"))
+        assert argv[0] == "grpcurl"
+        code, out, err = await _run([_grpcurl(), *argv[1:]])
+        assert code == 0, f"{command}\n{err}"
+        outputs.append(out)
+    return outputs
+
+
+async def test_readme_attachment_examples_work_when_pasted(server: EmailStoreServer) -> None:
+    """UploadBlob in one request, FindMissingBlobs, DownloadAttachment: the README's digest is
+    the file's, only the made-up digest is missing, and the bytes come back."""
+    data = b"Hello, Jane!\n"
+    digest = hashlib.sha256(data).hexdigest()
+    commands = readme_commands("grpcurl-blobs")
+    assert len(commands) == 3
+    assert all(digest in c for c in commands[1:])
+    uploaded, missing, downloaded = await _outputs(server, commands)
+    blob = json.loads(uploaded)
+    assert (blob["sha256"], blob["sizeBytes"]) == (digest, str(len(data)))
+    assert json.loads(missing)["missingSha256"] == ["0" * 64]
+    assert base64.b64decode(json.loads(downloaded)["data"]) == data
 
 
 async def test_grpcurl_shows_invalid_argument_with_field(server: EmailStoreServer) -> None:
