@@ -15,20 +15,10 @@ DECLARE
     range_end bigint;
     first_seq bigint;
 BEGIN
-    PERFORM set_config('app.tenant_id', p_tenant::text, true);
-    IF p_sha256 IS NOT NULL THEN
-        SELECT b.sha256, b.size_bytes, b.stored_size_bytes, b.codec, b.chunk_size
-        INTO found_blob
-        FROM blobs b
-        WHERE b.tenant_id = p_tenant AND b.sha256 = p_sha256 AND b.state = 'ready';
-    ELSE
-        SELECT b.sha256, b.size_bytes, b.stored_size_bytes, b.codec, b.chunk_size
-        INTO found_blob
-        FROM attachments a
-        JOIN blobs b ON b.tenant_id = a.tenant_id AND b.sha256 = a.sha256
-        WHERE a.tenant_id = p_tenant AND a.storage_key = p_storage_key
-          AND a.attachment_id = p_attachment_id;
-    END IF;
+    -- The lookup of 0004 (it sets the tenant for this transaction too).
+    SELECT f.sha256, f.size_bytes, f.stored_size_bytes, f.codec, f.chunk_size
+    INTO found_blob
+    FROM emailstore_find_blob(p_tenant, p_sha256, p_storage_key, p_attachment_id) f;
     IF NOT FOUND THEN
         RETURN;
     END IF;
