@@ -34,9 +34,6 @@ from service.errors import (
 from service.models import DownloadRequest, StoredBlobInfo, UploadPart, UploadStatus
 from service.store.blobs import BlobInfo, BlobRepository, GcResult, UploadSession
 
-# Chunks read per database round trip while downloading: memory per stream stays at a few
-# chunks whatever the blob's size.
-READ_AHEAD_CHUNKS = 4
 # Chunks read together with the blob when a download opens: one, so the first bytes go out
 # while the next group is read.
 OPEN_CHUNKS = 1
@@ -471,11 +468,10 @@ class BlobService:
     ) -> Any:
         """SHA-256 of the staged chunks, read back a few at a time."""
         hasher = hashlib.sha256()
-        for first in range(0, chunk_count, READ_AHEAD_CHUNKS):
-            last = min(first + READ_AHEAD_CHUNKS, chunk_count) - 1
-            chunks = await self.repository.read_chunks(tenant, session.staging_sha256, first, last)
-            for chunk in chunks:
-                hasher.update(decode_chunk(codec or CODEC_NONE, chunk))
+        async for chunk in self.repository.reader(
+            tenant, session.staging_sha256, 0, chunk_count - 1
+        ):
+            hasher.update(decode_chunk(codec or CODEC_NONE, chunk))
         return hasher
 
     # -------------------------------------------------------------- download
@@ -535,36 +531,25 @@ class BlobService:
             return
         size = blob.chunk_size
         first, last = start // size, (end - 1) // size
-        groups = [
-            (group, min(group + READ_AHEAD_CHUNKS - 1, last))
-            for group in range(first + len(first_chunks), last + 1, READ_AHEAD_CHUNKS)
-        ]
+        # The rest is read from now on, while the first chunks are sent.
+        reader = self.repository.reader(tenant, blob.sha256, first + len(first_chunks), last)
 
-        def fetch(index: int) -> asyncio.Future[list[bytes]] | None:
-            if index >= len(groups):
-                return None
-            lo, hi = groups[index]
-            return asyncio.ensure_future(self.repository.read_chunks(tenant, blob.sha256, lo, hi))
+        async def stored() -> AsyncIterator[bytes]:
+            for chunk in first_chunks:
+                yield chunk
+            async for chunk in reader:
+                yield chunk
 
-        # The next group is read while this one is sent: at most two groups in memory.
-        pending = fetch(0)
-        stored, seq, index = first_chunks, first, 0
+        seq = first
         try:
-            while True:
-                for chunk in stored:
-                    data = decode_chunk(blob.codec, chunk)
-                    lo = max(start - seq * size, 0)
-                    hi = min(end - seq * size, len(data))
-                    yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
-                    seq += 1
-                if pending is None:
-                    return
-                stored = await pending
-                index += 1
-                pending = fetch(index)
+            async for chunk in stored():
+                data = decode_chunk(blob.codec, chunk)
+                lo = max(start - seq * size, 0)
+                hi = min(end - seq * size, len(data))
+                yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
+                seq += 1
         finally:
-            if pending is not None:
-                pending.cancel()  # a client that went away mid-stream: stop reading ahead
+            reader.close()  # a client that went away mid-stream: stop reading ahead
 
     # ---------------------------------------------------------------- lifetime
 

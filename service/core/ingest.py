@@ -18,7 +18,6 @@ from service.codec.mime import MimeLimits, Skeleton
 from service.codec.render import render_message
 from service.config import Config
 from service.core import keys, validation
-from service.core.blobs import READ_AHEAD_CHUNKS
 from service.core.messages import sha256_json
 from service.core.validation import Violations
 from service.errors import InvalidArgument
@@ -239,12 +238,14 @@ class IngestService:
                 continue
             body = layout.bodies[piece.index]
             encoder = piece.encoder()
-            for first in range(0, body.chunk_count, READ_AHEAD_CHUNKS):
-                last = min(first + READ_AHEAD_CHUNKS, body.chunk_count) - 1
-                for chunk in await self.blobs.read_chunks(tenant, body.sha256, first, last):
+            reader = self.blobs.reader(tenant, body.sha256, 0, body.chunk_count - 1)
+            try:
+                async for chunk in reader:
                     out.append(encoder.feed(decode_chunk(body.codec, chunk)))
-                for ready in out.take(out.size // CHUNK_SIZE * CHUNK_SIZE):
-                    yield bytes(ready)
+                    for ready in out.take(out.size // CHUNK_SIZE * CHUNK_SIZE):
+                        yield bytes(ready)
+            finally:
+                reader.close()  # the client went away mid-stream: stop reading ahead
             out.append(encoder.finish())
             for ready in out.take(out.size // CHUNK_SIZE * CHUNK_SIZE):
                 yield bytes(ready)

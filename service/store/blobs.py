@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 from psycopg.rows import class_row
@@ -110,6 +112,11 @@ def _finish_params(
     }
 
 
+# Chunks read per round trip when a blob is read in order (downloads, GetRawMessage, re-hashing
+# a resumed upload): memory stays at a few chunks whatever the blob's size.
+READ_GROUP_CHUNKS = 4
+
+
 class BlobRepository:
     """SQL for blobs and uploads; every call is one short tenant-scoped transaction."""
 
@@ -189,6 +196,10 @@ class BlobRepository:
         if [seq for seq, _ in rows] != list(range(first, last + 1)):
             raise NotFound("the blob was deleted while it was being read")
         return [data for _, data in rows]
+
+    def reader(self, tenant_id: str, sha256: bytes, first: int, last: int) -> ChunkReader:
+        """Reads stored chunks first..last of a blob a group at a time, from now on."""
+        return ChunkReader(self, tenant_id, sha256, first, last)
 
     # ------------------------------------------------------------------ uploads
 
@@ -442,3 +453,47 @@ class BlobRepository:
                 "garbage collection freed %d blobs, %d uploads, %d bytes", blobs, uploads, freed
             )
         return GcResult(tenants=len(tenants), blobs=blobs, uploads=uploads, freed_bytes=freed)
+
+
+class ChunkReader:
+    """A blob's stored chunks first..last, in order, a group of READ_GROUP_CHUNKS per round trip.
+    The first group is read from the moment the reader is made, and each next group while the
+    current one is used: at most two groups in memory, whatever the blob's size."""
+
+    def __init__(
+        self, repository: BlobRepository, tenant_id: str, sha256: bytes, first: int, last: int
+    ) -> None:
+        self._repository = repository
+        self._tenant_id = tenant_id
+        self._sha256 = sha256
+        self._groups = [
+            (lo, min(lo + READ_GROUP_CHUNKS - 1, last))
+            for lo in range(first, last + 1, READ_GROUP_CHUNKS)
+        ]
+        self._pending = self._fetch(0)
+
+    def _fetch(self, index: int) -> asyncio.Future[list[bytes]] | None:
+        if index >= len(self._groups):
+            return None
+        lo, hi = self._groups[index]
+        return asyncio.ensure_future(
+            self._repository.read_chunks(self._tenant_id, self._sha256, lo, hi)
+        )
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        index = 0
+        try:
+            while self._pending is not None:
+                stored = await self._pending
+                index += 1
+                self._pending = self._fetch(index)
+                for chunk in stored:
+                    yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stops reading ahead (the reader went away mid-stream)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
