@@ -172,13 +172,14 @@ class BodyEncoder:
         """The output these bytes (after the earlier ones) make certain."""
         if not self._base64:
             return data
-        buffered = self._pending + data
+        buffered = self._pending + data if self._pending else data
         whole = len(buffered) // 3 * 3
         self._pending = buffered[whole:]
         if not whole:
             return b""
         self._any = True
-        self._text += base64.b64encode(buffered[:whole])
+        encoded = base64.b64encode(buffered if whole == len(buffered) else buffered[:whole])
+        self._text = self._text + encoded if self._text else encoded
         if self._line <= 0:
             out, self._text = self._text, b""
             return out
@@ -226,23 +227,8 @@ class SplitMessage:
 
 def encode_body(body: StoredBody) -> bytes:
     """The original bytes of a leaf body from its stored form."""
-    if body.form in ("identity", "verbatim"):
-        return body.data
-    if body.form == "base64":
-        return _base64_lines(body.data, body.line_length, body.eol.encode(), body.final_eol)
-    raise ValueError(f"unknown body form {body.form!r}")
-
-
-def _base64_lines(data: bytes, line_length: int, eol: bytes, final_eol: bool) -> bytes:
-    encoded = base64.b64encode(data)
-    if line_length <= 0:
-        lines = [encoded] if encoded else []
-    else:
-        lines = [encoded[i : i + line_length] for i in range(0, len(encoded), line_length)]
-    out = eol.join(lines)
-    if final_eol and lines:
-        out += eol
-    return out
+    encoder = BodyEncoder(body.form, body.line_length, body.eol.encode(), body.final_eol)
+    return encoder.feed(body.data) + encoder.finish()
 
 
 def store_body(encoded: bytes, transfer_encoding: str) -> StoredBody:
