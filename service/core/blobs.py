@@ -101,8 +101,17 @@ class _Commits:
     """The durable side of one upload stream: whole chunks are committed in the background, one
     transaction at a time, in order, while the stream goes on."""
 
-    def __init__(self, service: BlobService, tenant: str, session: UploadSession) -> None:
-        self._service = service
+    def __init__(
+        self,
+        repository: BlobRepository,
+        hashes: _HashStates,
+        ttl_s: float,
+        tenant: str,
+        session: UploadSession,
+    ) -> None:
+        self._repository = repository
+        self._hashes = hashes
+        self._ttl_s = ttl_s
         self._tenant = tenant
         self.session = session
         self.committed = session.committed_size
@@ -123,22 +132,15 @@ class _Commits:
     async def _commit(
         self, raw_size: int, stored: list[ByteBuffer], codec: str, hash_state: Any | None
     ) -> None:
-        service = self._service
         new_size = self.committed + raw_size
-        await service.repository.commit_chunks(
-            self._tenant,
-            self.session,
-            self.committed,
-            stored,
-            new_size,
-            codec,
-            service.config.upload_ttl_s,
+        await self._repository.commit_chunks(
+            self._tenant, self.session, self.committed, stored, new_size, codec, self._ttl_s
         )
         self.session = self.session.persisted_copy()
         self.committed = new_size
         self.staged_bytes += sum(len(chunk) for chunk in stored)
         if hash_state is not None:
-            service._hashes.keep((self._tenant, self.session.upload_id), hash_state, new_size)
+            self._hashes.keep((self._tenant, self.session.upload_id), hash_state, new_size)
 
     async def settle(self) -> None:
         """Waits for the commit in flight; raises its error."""
@@ -275,9 +277,9 @@ class BlobService:
         if size > self.config.max_attachment_bytes or expected_size not in (None, size):
             return None
         hasher = hashlib.sha256()
-        buffer = ChunkBuffer()
-        buffer.append(part.data)
-        codec, stored = await self._encode(buffer.take(size), None, hasher)
+        view = memoryview(part.data)
+        pieces: list[ByteBuffer] = [view[i : i + CHUNK_SIZE] for i in range(0, size, CHUNK_SIZE)]
+        codec, stored = await self._encode(pieces, None, hasher)
         digest = hasher.digest()
         if expected_sha not in (None, digest):
             return None
@@ -307,7 +309,7 @@ class BlobService:
         expected_sha: bytes | None,
     ) -> StoredBlobInfo:
         key = (tenant, upload_id)
-        commits = _Commits(self, tenant, session)
+        commits = _Commits(self.repository, self._hashes, self.config.upload_ttl_s, tenant, session)
         codec = session.codec
         hasher = self._hashes.take(key, session.committed_size)
         if hasher is None and session.committed_size == 0:

@@ -90,6 +90,25 @@ class GcResult:
     freed_bytes: int
 
 
+async def _insert_chunks(
+    conn: AsyncConn,
+    query: str,
+    tenant_id: str,
+    sha256: bytes,
+    first_seq: int,
+    chunks: list[ByteBuffer],
+) -> None:
+    """One statement per chunk, all sent in one round trip (psycopg's executemany)."""
+    if chunks:
+        await conn.cursor().executemany(
+            query,
+            [
+                {"tenant_id": tenant_id, "sha256": sha256, "seq": first_seq + i, "data": chunk}
+                for i, chunk in enumerate(chunks)
+            ],
+        )
+
+
 def _finish_params(
     tenant_id: str,
     session: UploadSession,
@@ -262,20 +281,14 @@ class BlobRepository:
                 f"upload {session.upload_id} changed meanwhile (another stream is writing "
                 "it, or it finished or expired); ask QueryUpload where to resume"
             )
-        if chunks:
-            first_seq = previous_size // CHUNK_SIZE
-            await conn.cursor().executemany(
-                queries.INSERT_STAGED_CHUNK,
-                [
-                    {
-                        "tenant_id": tenant_id,
-                        "staging_sha256": session.staging_sha256,
-                        "seq": first_seq + i,
-                        "data": chunk,
-                    }
-                    for i, chunk in enumerate(chunks)
-                ],
-            )
+        await _insert_chunks(
+            conn,
+            queries.INSERT_STAGED_CHUNK,
+            tenant_id,
+            session.staging_sha256,
+            previous_size // CHUNK_SIZE,
+            chunks,
+        )
 
     async def commit_chunks(
         self,
@@ -377,14 +390,7 @@ class BlobRepository:
                     "ttl_s": ttl_s,
                 },
             )
-            if chunks:
-                await conn.cursor().executemany(
-                    queries.INSERT_BLOB_CHUNK,
-                    [
-                        {"tenant_id": tenant_id, "sha256": sha256, "seq": i, "data": chunk}
-                        for i, chunk in enumerate(chunks)
-                    ],
-                )
+            await _insert_chunks(conn, queries.INSERT_BLOB_CHUNK, tenant_id, sha256, 0, chunks)
             row = await cur.fetchone()
         if row is None:
             return None
