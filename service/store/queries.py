@@ -29,9 +29,10 @@ MESSAGE_COLUMNS = """
     m.parse_status
 """
 
-# Adds references to blobs the tenant already has (attachments given by digest).
+# Adds references to blobs the tenant already has (attachments given by digest), for one message.
 REFERENCE_EXISTING_BLOBS = """
-UPDATE blobs SET refcount = blobs.refcount + u.refs, last_unreferenced_at = NULL
+UPDATE blobs SET refcount = blobs.refcount + u.refs, message_refs = blobs.message_refs + 1,
+    last_unreferenced_at = NULL
 FROM unnest(%(sha256)s::bytea[], %(refs)s::bigint[]) AS u(sha256, refs)
 WHERE blobs.tenant_id = %(tenant_id)s AND blobs.sha256 = u.sha256 AND blobs.state = 'ready'
 RETURNING blobs.sha256, blobs.size_bytes, blobs.stored_size_bytes
@@ -87,20 +88,22 @@ WITH x AS (
     ON CONFLICT DO NOTHING
     RETURNING storage_key, thread_id, parent_storage_key, created_at, updated_at
 ), refs AS (
-    SELECT r.sha256, count(*) AS n
+    SELECT r.sha256, count(*) AS n, count(DISTINCT r.storage_key) AS messages
     FROM jsonb_to_recordset(%(refs)s::jsonb) AS r(storage_key text, sha256 text)
     JOIN m ON m.storage_key = r.storage_key
     GROUP BY r.sha256
 ), b AS (
     INSERT INTO blobs (tenant_id, sha256, size_bytes, stored_size_bytes, codec, chunk_size,
-                       chunk_count, refcount)
+                       chunk_count, refcount, message_refs)
     SELECT %(tenant_id)s, decode(bl.sha256, 'hex'), bl.size_bytes, bl.stored_size_bytes,
-           bl.codec, %(chunk_size)s, bl.chunk_count, refs.n
+           bl.codec, %(chunk_size)s, bl.chunk_count, refs.n, refs.messages
     FROM refs JOIN bl USING (sha256)
     -- A fixed lock order: concurrent batches sharing blobs cannot deadlock on them.
     ORDER BY bl.sha256
     ON CONFLICT (tenant_id, sha256) DO UPDATE
-        SET refcount = blobs.refcount + excluded.refcount, last_unreferenced_at = NULL
+        SET refcount = blobs.refcount + excluded.refcount,
+            message_refs = blobs.message_refs + excluded.message_refs,
+            last_unreferenced_at = NULL
     RETURNING sha256, (xmax = 0) AS inserted
 ), ch AS (
     INSERT INTO blob_chunks (tenant_id, sha256, seq, data)
@@ -179,7 +182,8 @@ ORDER BY c.sha256, c.seq
 """
 
 # Deleting the message row cascades to its content and attachment rows; the blobs they
-# referenced lose one reference each (in the same statement, so the counts never drift).
+# referenced lose one reference each, and one referencing message (in the same statement, so the
+# counts never drift).
 DELETE_MESSAGE = """
 WITH m AS (
     DELETE FROM email_messages
@@ -202,6 +206,7 @@ WITH m AS (
 ), released AS (
     UPDATE blobs b
     SET refcount = b.refcount - r.n,
+        message_refs = b.message_refs - 1,  -- one message
         last_unreferenced_at = CASE WHEN b.refcount - r.n = 0 THEN now() END
     FROM (SELECT sha256, count(*) AS n FROM refs GROUP BY sha256) r
     WHERE b.tenant_id = %(tenant_id)s AND b.sha256 = r.sha256
@@ -218,7 +223,7 @@ SELECT
     (SELECT count(*) FROM email_messages WHERE tenant_id = %(tenant_id)s) AS message_count,
     (SELECT count(*) FROM attachments WHERE tenant_id = %(tenant_id)s) AS attachment_count,
     count(*) FILTER (WHERE refcount > 0) AS blob_count,
-    coalesce(sum(size_bytes * refcount), 0)::bigint AS raw_bytes,
+    coalesce(sum(size_bytes * message_refs), 0)::bigint AS raw_bytes,
     coalesce(sum(size_bytes) FILTER (WHERE refcount > 0), 0)::bigint AS unique_bytes,
     coalesce(sum(stored_size_bytes) FILTER (WHERE refcount > 0), 0)::bigint AS stored_bytes,
     coalesce(sum(stored_size_bytes) FILTER (WHERE refcount = 0), 0)::bigint AS pending_gc_bytes

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from service.codec.blobs import CHUNK_SIZE
 from service.server import EmailStoreServer
+from service.store.migrations import apply_migrations
 from tests.factories import store_request
 from tests.mime_corpus import OUT_OF_OFFICE, PDF, bounce_for, corpus
 from tests.unit.test_mime_split import mime_messages
@@ -208,6 +209,41 @@ async def test_same_pdf_everywhere_is_stored_once(
     assert rows == (1, 4)
 
 
+async def test_usage_counts_an_ingested_attachment_once_per_message(
+    stub: Stub, tenant: str, database_url: str
+) -> None:
+    """An ingested attachment is referenced twice by its message (attachment and raw part),
+    yet raw_bytes counts it once: one message saves nothing by dedup, a second with the same
+    PDF saves the PDF."""
+    messages = corpus()
+    first = await ingest(stub, tenant, messages["mixed with pdf (76 col base64)"])
+    usage = await stub.GetStorageUsage(pb.GetStorageUsageRequest(tenant_id=tenant))
+    assert usage.saved_by_dedup_bytes == 0
+    assert usage.raw_bytes == usage.unique_bytes
+    second = await ingest(stub, tenant, messages["odd base64 line length, LF"])
+    after = await stub.GetStorageUsage(pb.GetStorageUsageRequest(tenant_id=tenant))
+    assert after.saved_by_dedup_bytes >= len(PDF)
+    # Only the second message's own parts are new: the PDF is not counted again.
+    assert after.unique_bytes - usage.unique_bytes <= after.raw_bytes - usage.raw_bytes - len(PDF)
+    assert after.raw_bytes == (
+        after.stored_bytes + after.saved_by_dedup_bytes + after.saved_by_compression_bytes
+    )
+    pdf_sha = hashlib.sha256(PDF).digest()
+    query = "SELECT refcount, message_refs FROM blobs WHERE sha256 = %s"
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(query, (pdf_sha,)).fetchone() == (4, 2)
+    await stub.DeleteMessage(
+        pb.DeleteMessageRequest(tenant_id=tenant, storage_key=first.storage_key)
+    )
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(query, (pdf_sha,)).fetchone() == (2, 1)
+    await stub.DeleteMessage(
+        pb.DeleteMessageRequest(tenant_id=tenant, storage_key=second.storage_key)
+    )
+    emptied = await stub.GetStorageUsage(pb.GetStorageUsageRequest(tenant_id=tenant))
+    assert (emptied.raw_bytes, emptied.unique_bytes, emptied.saved_by_dedup_bytes) == (0, 0, 0)
+
+
 async def test_resync_and_retries_are_deduplicated(stub: Stub, tenant: str) -> None:
     """The same bytes for the same mailbox, or the same request_id: the first message."""
     raw = corpus()["plain crlf"]
@@ -315,3 +351,23 @@ async def test_bounces_and_auto_replies_are_recognised(stub: Stub, tenant: str) 
     assert reply.message.message_type == pb.EMAIL
     page = await stub.ListMessages(pb.ListMessagesRequest(tenant_id=tenant, message_type=pb.BOUNCE))
     assert [m.storage_key for m in page.messages] == [bounce.storage_key]
+
+
+async def test_migration_backfills_message_refs(stub: Stub, tenant: str, database_url: str) -> None:
+    """Migration 0006, run over messages already stored, counts the referencing messages of
+    each blob as the write path does."""
+    messages = corpus()
+    await ingest(stub, tenant, messages["mixed with pdf (76 col base64)"])
+    await ingest(stub, tenant, messages["alternative + related with inline image"])
+    pdf = pb.AttachmentInput(filename="deck.pdf", mime_type="application/pdf", content=PDF)
+    await stub.StoreMessage(store_request(tenant, attachments=[pdf, pdf]))
+    query = "SELECT sha256, refcount, message_refs FROM blobs ORDER BY tenant_id, sha256"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        written = conn.execute(query).fetchall()
+        assert (hashlib.sha256(PDF).digest(), 4, 2) in written
+        # Back to the schema before 0006, then migrate again.
+        conn.execute("ALTER TABLE blobs DROP COLUMN message_refs")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 6")
+    assert [m.name for m in apply_migrations(database_url)] == ["message_refs"]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(query).fetchall() == written

@@ -1724,8 +1724,9 @@ class StorageUsage(_message.Message):
     blob_count: _builtins.int
     """Distinct blobs (bodies and attachments) stored."""
     raw_bytes: _builtins.int
-    """Bytes of all bodies and attachments as referenced by messages, before
-    dedup and compression.
+    """Bytes of the bodies and attachments messages reference, before dedup across
+    messages and compression: each message counts each distinct content once (an
+    ingested message's attachment is also a part of its raw form; it counts once).
     """
     unique_bytes: _builtins.int
     """Bytes after dedup, before compression."""
