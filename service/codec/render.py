@@ -1,16 +1,30 @@
-"""An RFC 5322 rendering of a structured (StoreMessage) message (pure)."""
+"""An RFC 5322 rendering of a structured (StoreMessage) message (pure).
+
+The email package writes the headers, the text and HTML alternatives and the MIME structure.
+Attachment bytes can be large, so they are not handed to it: each attachment gets a random
+placeholder, and the rendering is returned as a plan, literal bytes and references to the
+attachments' bodies with how the email package encodes them (base64, 76-character CRLF lines),
+for the caller to stream each body from storage into its place.
+"""
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
+from service.codec.mime import BodyRef, encode_body
 from service.models import Address, Attachment, Message
 
 log = logging.getLogger(__name__)
+
+# How the email package writes a bytes attachment: base64 in lines of max_line_length // 4 * 4
+# characters (76 under SMTP), each ending in the policy's line separator.
+_ATTACHMENT_FORM = ("base64", (SMTP.max_line_length or 78) // 4 * 4, SMTP.linesep, True)
 
 # Headers the rendering writes itself from the message's fields and parts.
 _OWN = {
@@ -34,11 +48,41 @@ def _addresses(addresses: Sequence[Address]) -> str:
     return ", ".join(formataddr((a.name, a.email)) for a in addresses)
 
 
-def render_message(message: Message, attachments: Sequence[tuple[Attachment, bytes]]) -> bytes:
-    """A well-formed MIME message: headers, text and HTML as alternatives, then attachments.
+def render_plan(message: Message, attachments: Sequence[Attachment]) -> list[bytes | BodyRef]:
+    """A well-formed MIME message (headers, text and HTML as alternatives, then attachments) as
+    literal bytes and, where attachment i's body goes, a BodyRef with index i.
 
     Bcc is left out, as a mail client leaves it out of what recipients see.
     """
+    # Random placeholders, one base64 line each: nothing else in the message can contain them.
+    nonce = os.urandom(24)
+    placeholders = [nonce + i.to_bytes(3, "big") for i in range(len(attachments))]
+    rendered = _email(message, list(zip(attachments, placeholders, strict=True))).as_bytes()
+    form, line_length, eol, final_eol = _ATTACHMENT_FORM
+    plan: list[bytes | BodyRef] = []
+    position = 0
+    for i, placeholder in enumerate(placeholders):
+        line = base64.b64encode(placeholder) + eol.encode()
+        found = rendered.index(line, position)
+        plan.append(rendered[position:found])
+        plan.append(BodyRef(i, form, line_length, eol, final_eol))
+        position = found + len(line)
+    plan.append(rendered[position:])
+    return plan
+
+
+def render_message(message: Message, attachments: Sequence[tuple[Attachment, bytes]]) -> bytes:
+    """The whole rendering in memory: the plan with each attachment's bytes in its place."""
+    plan = render_plan(message, [attachment for attachment, _ in attachments])
+    return b"".join(
+        piece
+        if isinstance(piece, bytes)
+        else encode_body(piece.stored(attachments[piece.index][1]))
+        for piece in plan
+    )
+
+
+def _email(message: Message, attachments: Sequence[tuple[Attachment, bytes]]) -> EmailMessage:
     msg = EmailMessage(policy=SMTP)
     if message.from_address is not None:
         msg["From"] = formataddr((message.from_address.name, message.from_address.email))
@@ -78,4 +122,4 @@ def render_message(message: Message, attachments: Sequence[tuple[Attachment, byt
             disposition=attachment.disposition or "attachment",
             cid=f"<{attachment.content_id}>" if attachment.content_id else None,
         )
-    return msg.as_bytes()
+    return msg
