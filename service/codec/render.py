@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
-from service.codec.mime import BodyRef, encode_body
+from service.codec.mime import BodyRef
 from service.models import Address, Attachment, Message
 
 log = logging.getLogger(__name__)
@@ -69,17 +69,6 @@ def render_plan(message: Message, attachments: Sequence[Attachment]) -> list[byt
         position = found + len(line)
     plan.append(rendered[position:])
     return plan
-
-
-def render_message(message: Message, attachments: Sequence[tuple[Attachment, bytes]]) -> bytes:
-    """The whole rendering in memory: the plan with each attachment's bytes in its place."""
-    plan = render_plan(message, [attachment for attachment, _ in attachments])
-    return b"".join(
-        piece
-        if isinstance(piece, bytes)
-        else encode_body(piece.stored(attachments[piece.index][1]))
-        for piece in plan
-    )
 
 
 def _email(message: Message, attachments: Sequence[tuple[Attachment, bytes]]) -> EmailMessage:

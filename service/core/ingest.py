@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -14,13 +14,13 @@ from opentelemetry import trace
 
 from service.codec.blobs import CHUNK_SIZE, BlobSet, ChunkBuffer, decode_blob, decode_chunk
 from service.codec.ingest import ParsedRaw, parse_raw, unparsed
-from service.codec.mime import MimeLimits, Skeleton
-from service.codec.render import render_message
+from service.codec.mime import BodyRef, MimeLimits, Skeleton
+from service.codec.render import render_plan
 from service.config import Config
 from service.core import keys, validation
 from service.core.messages import sha256_json
 from service.core.validation import Violations
-from service.errors import InvalidArgument
+from service.errors import InvalidArgument, NotFound
 from service.models import (
     Direction,
     MessageStatus,
@@ -30,7 +30,7 @@ from service.models import (
 )
 from service.store.blobs import BlobRepository
 from service.store.messages import MessageRepository
-from service.store.records import NewAttachment, NewMessage, RawLayout
+from service.store.records import BlobRef, NewAttachment, NewMessage
 
 log = logging.getLogger(__name__)
 
@@ -223,20 +223,23 @@ class IngestService:
         span = trace.get_current_span()
         layout = await self.repository.raw_layout(tenant, key)
         if layout is None:
-            data = await self._render(tenant, key)
-            span.set_attribute("emailstore.raw_size_bytes", len(data))
-            return _pieces(data)
+            plan, bodies = await self._rendering(tenant, key)
+            return self._stream(tenant, plan, bodies)
         span.set_attribute("emailstore.raw_size_bytes", layout.raw_size_bytes)
-        return self._rebuild(tenant, layout)
-
-    async def _rebuild(self, tenant: str, layout: RawLayout) -> AsyncIterator[bytes]:
-        out = ChunkBuffer()
         skeleton = decode_blob(layout.skeleton.codec, layout.skeleton.chunks)
-        for piece in Skeleton.plan(skeleton):
+        return self._stream(tenant, Skeleton.plan(skeleton), layout.bodies)
+
+    async def _stream(
+        self, tenant: str, plan: Sequence[bytes | BodyRef], bodies: Sequence[BlobRef]
+    ) -> AsyncIterator[bytes]:
+        """The plan's literal bytes, with each referenced body read from its blob a few chunks
+        at a time and encoded into place, in pieces of exactly CHUNK_SIZE (the last shorter)."""
+        out = ChunkBuffer()
+        for piece in plan:
             if isinstance(piece, bytes):
                 out.append(piece)
                 continue
-            body = layout.bodies[piece.index]
+            body = bodies[piece.index]
             encoder = piece.encoder()
             reader = self.blobs.reader(tenant, body.sha256, 0, body.chunk_count - 1)
             try:
@@ -252,7 +255,10 @@ class IngestService:
         for rest in out.take(out.size):
             yield bytes(rest)
 
-    async def _render(self, tenant: str, key: str) -> bytes:
+    async def _rendering(
+        self, tenant: str, key: str
+    ) -> tuple[list[bytes | BodyRef], list[BlobRef]]:
+        """A structured message's rendering plan, and the blob of each attachment in it."""
         fetched = await self.repository.get_message(tenant, key, full=True)
         message = fetched.message
         text = (
@@ -265,16 +271,14 @@ class IngestService:
             if fetched.html_blob
             else b""
         )
-        contents = await self.repository.attachment_contents(tenant, message.attachments)
+        wanted = [bytes.fromhex(a.sha256) for a in message.attachments]
+        refs = await self.repository.blob_refs(tenant, wanted)
+        missing = [sha.hex() for sha in wanted if sha not in refs]
+        if missing:
+            raise NotFound(f"message {key!r} lost attachment blob(s) {', '.join(missing)}")
         view = replace(
             message,
             text_body=text.decode("utf-8", "replace"),
             html_body=html.decode("utf-8", "replace"),
         )
-        return render_message(view, contents)
-
-
-async def _pieces(data: bytes) -> AsyncIterator[bytes]:
-    view = memoryview(data)
-    for start in range(0, len(data), CHUNK_SIZE):
-        yield bytes(view[start : start + CHUNK_SIZE])
+        return render_plan(view, message.attachments), [refs[sha] for sha in wanted]

@@ -11,7 +11,6 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import class_row
 
-from service.codec.blobs import decode_blob
 from service.errors import AlreadyExists, NotFound
 from service.models import (
     Address,
@@ -306,24 +305,23 @@ class MessageRepository:
             html_blob=blobs.get(bytes(html_sha)) if html_sha is not None else None,
         )
 
-    async def attachment_contents(
-        self, tenant_id: str, attachments: Sequence[Attachment]
-    ) -> list[tuple[Attachment, bytes]]:
-        """Each attachment with its bytes (decoded), for rendering a whole message."""
-        if not attachments:
-            return []
-        shas = list(dict.fromkeys(bytes.fromhex(a.sha256) for a in attachments))
-        async with self.db.transaction(tenant_id, "read_attachments", pipeline=False) as conn:
-            blobs = await self._read_blobs(conn, tenant_id, shas)
-        return [
-            (
-                a,
-                decode_blob(
-                    blobs[bytes.fromhex(a.sha256)].codec, blobs[bytes.fromhex(a.sha256)].chunks
-                ),
-            )
-            for a in attachments
-        ]
+    async def blob_refs(self, tenant_id: str, shas: Sequence[bytes]) -> dict[bytes, BlobRef]:
+        """The tenant's blobs among `shas`, to be read chunk by chunk (missing ones left out)."""
+        if not shas:
+            return {}
+        async with self.db.transaction(tenant_id, "blob_refs", pipeline=False) as conn:
+            return await self._blob_refs(conn, tenant_id, shas)
+
+    async def _blob_refs(
+        self, conn: AsyncConn, tenant_id: str, shas: Sequence[bytes]
+    ) -> dict[bytes, BlobRef]:
+        cur = await conn.execute(
+            queries.SELECT_BLOB_REFS, {"tenant_id": tenant_id, "sha256": list(dict.fromkeys(shas))}
+        )
+        return {
+            bytes(sha): BlobRef(bytes(sha), codec, count)
+            for sha, codec, count in await cur.fetchall()
+        }
 
     async def raw_layout(self, tenant_id: str, storage_key: str) -> RawLayout | None:
         """The skeleton (read whole: it is headers and boundaries) and the body blobs of an
@@ -341,14 +339,7 @@ class MessageRepository:
             skeleton_sha = bytes(raw_sha)
             skeleton = (await self._read_blobs(conn, tenant_id, [skeleton_sha]))[skeleton_sha]
             wanted = [bytes.fromhex(p) for p in parts]
-            cur = await conn.execute(
-                queries.SELECT_BLOB_REFS,
-                {"tenant_id": tenant_id, "sha256": list(dict.fromkeys(wanted))},
-            )
-            refs = {
-                bytes(sha): BlobRef(bytes(sha), codec, count)
-                for sha, codec, count in await cur.fetchall()
-            }
+            refs = await self._blob_refs(conn, tenant_id, wanted)
         missing = [sha.hex() for sha in wanted if sha not in refs]
         if missing:
             raise NotFound(f"message {storage_key!r} lost body blob(s) {', '.join(missing)}")

@@ -295,6 +295,57 @@ async def test_structured_message_renders_as_rfc5322(stub: Stub, tenant: str) ->
     assert attachment.get_content() == PDF
 
 
+async def test_structured_message_with_large_attachments_streams(stub: Stub, tenant: str) -> None:
+    """A StoreMessage message with megabytes of attachments, one inline and one uploaded and
+    referenced by digest, renders as it streams: pieces of 256 KiB but the last, and the
+    attachments parse back to their bytes."""
+    deck = os.urandom(3_000_001)
+    logo = os.urandom(200_000)
+    upload_id = str(uuid.uuid4())
+    uploaded = await stub.UploadBlob(
+        _upload(
+            [
+                pb.UploadBlobRequest(
+                    tenant_id=tenant,
+                    upload_id=upload_id,
+                    write_offset=offset,
+                    data=deck[offset : offset + 1_048_576],
+                    finish_write=offset + 1_048_576 >= len(deck),
+                )
+                for offset in range(0, len(deck), 1_048_576)
+            ]
+        )
+    )
+    stored = await stub.StoreMessage(
+        store_request(
+            tenant,
+            attachments=[
+                pb.AttachmentInput(
+                    filename="deck.pdf", mime_type="application/pdf", blob_sha256=uploaded.sha256
+                ),
+                pb.AttachmentInput(
+                    filename="logo.png",
+                    mime_type="image/png",
+                    disposition="inline",
+                    content_id="logo@acme",
+                    content=logo,
+                ),
+            ],
+        )
+    )
+    request = pb.GetRawMessageRequest(tenant_id=tenant, storage_key=stored.storage_key)
+    pieces = [chunk.data async for chunk in stub.GetRawMessage(request)]
+    raw = b"".join(pieces)
+    assert len(raw) > 4 * len(deck) // 3
+    assert all(len(piece) == CHUNK_SIZE for piece in pieces[:-1])
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Message-ID"] == stored.message.message_id_header
+    parts = {part.get_filename(): part for part in message.iter_attachments()}
+    assert parts["deck.pdf"].get_content() == deck
+    assert parts["logo.png"].get_content() == logo
+    assert parts["logo.png"]["Content-ID"] == "<logo@acme>"
+
+
 async def test_bad_ingest_requests(stub: Stub, tenant: str) -> None:
     """Metadata missing or wrong: INVALID_ARGUMENT; unknown keys: NOT_FOUND."""
 

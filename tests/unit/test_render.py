@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.codec.mime import BodyEncoder, BodyRef
-from service.codec.render import _email, render_message, render_plan
+from service.codec.mime import BodyEncoder, BodyRef, encode_body
+from service.codec.render import _email, render_plan
 from service.models import (
     Address,
     Attachment,
@@ -23,6 +23,17 @@ from service.models import (
     MessageStatus,
     MessageType,
 )
+
+
+def render_message(message: Message, attachments: list[tuple[Attachment, bytes]]) -> bytes:
+    """The whole rendering in memory: the plan with each attachment's bytes in its place."""
+    plan = render_plan(message, [attachment for attachment, _ in attachments])
+    return b"".join(
+        piece
+        if isinstance(piece, bytes)
+        else encode_body(piece.stored(attachments[piece.index][1]))
+        for piece in plan
+    )
 
 
 def _message(text: str, html: str, attachments: tuple[Attachment, ...]) -> Message:
