@@ -4,6 +4,9 @@
   rows, into a plain table;
 * read limit  - bare psycopg ``SELECT`` of those rows;
 * UploadBlob / DownloadAttachment - the real server over gRPC (1 MiB requests for uploads);
+* two references, each a gRPC server in its own process (benchmarks/grpc_reference.py): gRPC
+  alone (stores nothing), and gRPC + the same COPY/SELECT, nothing else (the limits' own
+  statements behind the same RPCs: the least a gRPC service in front of this database costs);
 * peak server memory while 8 clients each download a 25 MiB attachment;
 * re-sending a known attachment: FindMissingBlobs says the tenant has it, nothing is sent.
 
@@ -35,6 +38,11 @@ REQUEST_BYTES = MIB
 # Channel options of the benchmark's clients (and of the reference's): gRPC defaults except
 # the receive limit, as an internal service would call.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 8 * MIB)]
+# The references run with glibc's mmap and trim thresholds raised: a small fresh process
+# otherwise maps and faults in every 256 KiB buffer anew (measured: a quarter of the gRPC-alone
+# server's CPU, half the speed of its 1 MiB downloads), which the long-running service does not
+# pay (0 minor faults per MiB downloaded). So each reference shows its best.
+REFERENCE_MALLOC = "glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=16777216"
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,9 @@ async def select_read(url: str, size: int, count: int) -> Rate:
 
 
 async def _upload_requests(
-    tenant: str, data: bytes, sha256: str = ""
+    tenant: str, data: bytes, sha256: str = "", upload_id: str = ""
 ) -> AsyncIterator[pb.UploadBlobRequest]:
-    upload_id = str(uuid.uuid4())
+    upload_id = upload_id or str(uuid.uuid4())
     offsets = list(range(0, len(data), REQUEST_BYTES))
     for i, offset in enumerate(offsets):
         yield pb.UploadBlobRequest(
@@ -178,9 +186,12 @@ async def resend_known(stub: pb_grpc.EmailStoreStub, tenant: str, digest: str) -
 
 
 class _Reference:
-    """A gRPC server that stores nothing (benchmarks/grpc_reference.py), in its own process."""
+    """A reference gRPC server (benchmarks/grpc_reference.py) in its own process: one that
+    stores nothing, or, given the database, one that runs the limits' own COPY and SELECT."""
 
-    def __init__(self) -> None:
+    def __init__(self, database_url: str | None = None) -> None:
+        self.database_url = database_url
+        self.what = "gRPC + the same COPY/SELECT, nothing else" if database_url else "gRPC alone"
         self.process: asyncio.subprocess.Process | None = None
         self.channel: grpc.aio.Channel | None = None
         self.stub: pb_grpc.EmailStoreStub | None = None
@@ -192,8 +203,14 @@ class _Reference:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
+        extra = [self.database_url] if self.database_url else []
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.grpc_reference", str(port)
+            sys.executable,
+            "-m",
+            "benchmarks.grpc_reference",
+            str(port),
+            *extra,
+            env={**os.environ, "GLIBC_TUNABLES": REFERENCE_MALLOC},
         )
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
         await asyncio.wait_for(self.channel.channel_ready(), timeout=30)
@@ -208,27 +225,31 @@ class _Reference:
             await self.process.wait()
 
     async def upload(self, payloads: list[bytes]) -> Rate:
-        """Each payload in turn, in the same 1 MiB requests."""
+        """Each payload in turn, in the same 1 MiB requests (row id n for the n-th)."""
         assert self.stub is not None
         start = time.perf_counter()
-        for payload in payloads:
-            await self.stub.UploadBlob(_upload_requests(str(uuid.uuid4()), payload))
+        for n, payload in enumerate(payloads):
+            await self.stub.UploadBlob(_upload_requests("", payload, upload_id=str(n)))
         seconds = time.perf_counter() - start
-        return Rate("reference: gRPC alone, upload", len(payloads[0]), len(payloads), seconds)
+        return Rate(f"reference: {self.what}, upload", len(payloads[0]), len(payloads), seconds)
 
     async def download(self, size: int, count: int) -> Rate:
-        """`count` downloads of `size` bytes, in 256 KiB messages."""
+        """`count` downloads of `size` bytes, in 256 KiB messages (with the database: the rows
+        COPY wrote for payloads 0..count-1)."""
         assert self.stub is not None
         start = time.perf_counter()
-        for _ in range(count):
+        for n in range(count):
+            request = (
+                pb.DownloadAttachmentRequest(blob_sha256=str(n))
+                if self.database_url
+                else pb.DownloadAttachmentRequest(read_limit=size)
+            )
             total = 0
-            async for chunk in self.stub.DownloadAttachment(
-                pb.DownloadAttachmentRequest(read_limit=size)
-            ):
+            async for chunk in self.stub.DownloadAttachment(request):
                 total += len(chunk.data)
             assert total == size
         seconds = time.perf_counter() - start
-        return Rate("reference: gRPC alone, download", size, count, seconds)
+        return Rate(f"reference: {self.what}, download", size, count, seconds)
 
 
 class _Cpu:
@@ -276,6 +297,7 @@ async def _checkpoint(admin_url: str) -> None:
 async def _measure_size(
     stub: pb_grpc.EmailStoreStub,
     reference: _Reference,
+    bare: _Reference,
     admin_url: str,
     bench_url: str,
     tenant: str,
@@ -287,14 +309,16 @@ async def _measure_size(
     """Every scenario of one file size, `rounds` times, interleaved: each round measures the
     limit and the service back to back, on fresh random bytes (nothing deduplicates). Each write
     starts after a CHECKPOINT, so neither pays for flushing what the other wrote."""
-    copy, ref_up, up = (
+    copy, ref_up, bare_up, up = (
         _Series("write limit: COPY binary"),
-        _Series("reference: gRPC alone, upload", "write"),
+        _Series(f"reference: {reference.what}, upload", "write"),
+        _Series(f"reference: {bare.what}, upload", "write"),
         _Series("UploadBlob", "write"),
     )
-    select, ref_down, down = (
+    select, ref_down, bare_down, down = (
         _Series("read limit: SELECT"),
-        _Series("reference: gRPC alone, download", "read"),
+        _Series(f"reference: {reference.what}, download", "read"),
+        _Series(f"reference: {bare.what}, download", "read"),
         _Series("DownloadAttachment", "read"),
     )
     # Warm-up, not measured: every pooled server connection and the reference channel.
@@ -306,6 +330,7 @@ async def _measure_size(
     for _ in range(rounds):
         async with await psycopg.AsyncConnection.connect(bench_url, autocommit=True) as conn:
             await conn.execute("DROP TABLE IF EXISTS bench_bytea")
+            await conn.execute("TRUNCATE bench_bytea_ref")
         await _checkpoint(admin_url)
         limit_write = await copy_write(bench_url, _payloads(size, count))
         copy.add(limit_write)
@@ -313,6 +338,11 @@ async def _measure_size(
         with ref_cpu:
             rate = await reference.upload(_payloads(size, count))
         ref_up.add(rate, limit_write, ref_cpu.seconds)
+        bare_cpu = _Cpu(bare.process.pid if bare.process else None)
+        await _checkpoint(admin_url)
+        with bare_cpu:
+            rate = await bare.upload(_payloads(size, count))
+        bare_up.add(rate, limit_write, bare_cpu.seconds)
         server_cpu = _Cpu(server_pid)
         payloads = _payloads(size, count)
         await _checkpoint(admin_url)
@@ -324,10 +354,13 @@ async def _measure_size(
         with ref_cpu:
             rate = await reference.download(size, count)
         ref_down.add(rate, limit_read, ref_cpu.seconds)
+        with bare_cpu:
+            rate = await bare.download(size, count)
+        bare_down.add(rate, limit_read, bare_cpu.seconds)
         with server_cpu:
             rate = await service_download(stub, tenant, digests, size)
         down.add(rate, limit_read, server_cpu.seconds)
-    return [copy, ref_up, up, select, ref_down, down], digests
+    return [copy, ref_up, bare_up, up, select, ref_down, bare_down, down], digests
 
 
 def _row(label: str, series: _Series) -> str:
@@ -356,12 +389,13 @@ async def run(admin_url: str, bench_url: str, port: int, server_pid: int, rounds
     async with (
         grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS) as channel,
         _Reference() as reference,
+        _Reference(bench_url) as bare,
     ):
         stub = pb_grpc.EmailStoreStub(channel)
         for size, count in ((MIB, 40), (25 * MIB, 4)):
             label = f"{size // MIB} MiB x {count}"
             series, digests = await _measure_size(
-                stub, reference, admin_url, bench_url, tenant, size, count, rounds, server_pid
+                stub, reference, bare, admin_url, bench_url, tenant, size, count, rounds, server_pid
             )
             rows.extend(_row(label, s) for s in series)
             by_name = {s.name: s for s in series}

@@ -1,8 +1,15 @@
-"""A gRPC server that stores nothing: the ceiling Python gRPC itself puts on transfers.
+"""Reference gRPC servers: the ceilings Python gRPC itself puts on transfers.
 
-UploadBlob reads and drops the stream; DownloadAttachment streams `read_limit` zero bytes from
-memory in 256 KiB messages. Run as `python -m benchmarks.grpc_reference PORT`; the benchmark
-starts it in its own process, like the real server.
+* ``python -m benchmarks.grpc_reference PORT`` stores nothing: UploadBlob reads and drops the
+  stream; DownloadAttachment streams ``read_limit`` zero bytes from memory in 256 KiB messages.
+* ``python -m benchmarks.grpc_reference PORT DATABASE_URL`` does, behind the same RPCs, exactly
+  what the benchmark's database limits do and nothing else: UploadBlob COPYs the received bytes
+  in 256 KiB rows into ``bench_bytea_ref`` in one transaction (``upload_id`` is the row id);
+  DownloadAttachment streams the rows of ``bench_bytea`` whose id is ``blob_sha256``, read by
+  the limit's own SELECT. No hashing, sessions, validation, tenants or tracing: the least a
+  gRPC service in front of this database can cost.
+
+The benchmark starts each in its own process, like the real server.
 """
 
 from __future__ import annotations
@@ -13,10 +20,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import psycopg
 from emailstore.v1 import emailstore_pb2 as pb
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 
-CHUNK = bytes(256 * 1024)
+CHUNK = 256 * 1024
+ZEROS = bytes(CHUNK)
+SELECT_ROWS = "SELECT data FROM bench_bytea WHERE id = %s ORDER BY seq"
 
 
 class NullStore(pb_grpc.EmailStoreServicer):
@@ -35,19 +45,70 @@ class NullStore(pb_grpc.EmailStoreServicer):
     ) -> AsyncIterator[pb.DownloadChunk]:
         left = request.read_limit
         while left > 0:
-            piece = CHUNK if left >= len(CHUNK) else CHUNK[:left]
+            piece = ZEROS if left >= CHUNK else ZEROS[:left]
             left -= len(piece)
             yield pb.DownloadChunk(data=piece)
 
 
-async def main(port: int) -> None:
+class BareStore(pb_grpc.EmailStoreServicer):
+    """The database limits' own COPY and SELECT behind the RPCs, on one connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.lock = asyncio.Lock()
+
+    async def UploadBlob(
+        self, request_iterator: AsyncIterator[pb.UploadBlobRequest], context: Any
+    ) -> pb.Blob:
+        size = 0
+        seq = 0
+        async with (
+            self.lock,
+            self.conn.transaction(),
+            self.conn.cursor().copy(
+                "COPY bench_bytea_ref (id, seq, data) FROM STDIN (FORMAT binary)"
+            ) as copy,
+        ):
+            copy.set_types(["int8", "int4", "bytea"])
+            row_id = 0
+            async for request in request_iterator:
+                if request.upload_id:
+                    row_id = int(request.upload_id)
+                data = memoryview(request.data)
+                for start in range(0, len(data), CHUNK):
+                    await copy.write_row((row_id, seq, data[start : start + CHUNK]))
+                    seq += 1
+                size += len(data)
+        return pb.Blob(size_bytes=size)
+
+    async def DownloadAttachment(
+        self, request: pb.DownloadAttachmentRequest, context: Any
+    ) -> AsyncIterator[pb.DownloadChunk]:
+        async with self.lock:
+            cur = await self.conn.execute(
+                SELECT_ROWS, (int(request.blob_sha256),), binary=True, prepare=True
+            )
+            rows = await cur.fetchall()
+        for (data,) in rows:
+            yield pb.DownloadChunk(data=data)
+
+
+async def main(port: int, database_url: str | None) -> None:
     """Serves until killed."""
+    servicer: pb_grpc.EmailStoreServicer = NullStore()
+    if database_url:
+        conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_bytea_ref (id bigint, seq int, data bytea)"
+        )
+        await conn.execute("ALTER TABLE bench_bytea_ref ALTER COLUMN data SET STORAGE EXTERNAL")
+        servicer = BareStore(conn)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)])
-    pb_grpc.add_EmailStoreServicer_to_server(NullStore(), server)
+    pb_grpc.add_EmailStoreServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None))
