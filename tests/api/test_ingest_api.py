@@ -295,12 +295,18 @@ async def test_structured_message_renders_as_rfc5322(stub: Stub, tenant: str) ->
     assert attachment.get_content() == PDF
 
 
-async def test_structured_message_with_large_attachments_streams(stub: Stub, tenant: str) -> None:
-    """A StoreMessage message with megabytes of attachments, one inline and one uploaded and
-    referenced by digest, renders as it streams: pieces of 256 KiB but the last, and the
-    attachments parse back to their bytes."""
+async def test_structured_message_with_large_attachments_streams(
+    stub: Stub, tenant: str, database_url: str
+) -> None:
+    """A StoreMessage message with megabytes of attachments (one uploaded and referenced by
+    digest, one compressible, one inline) renders as it streams: pieces of 256 KiB but the
+    last, and the attachments parse back to their bytes."""
     deck = os.urandom(3_000_001)
     logo = os.urandom(200_000)
+    # Compressible: stored zstd-compressed chunk by chunk, decompressed as it streams.
+    csv = b"".join(
+        b"lead-%d,jane%d@example.com,Acme Corp,replied\r\n" % (i, i) for i in range(20_000)
+    )
     upload_id = str(uuid.uuid4())
     uploaded = await stub.UploadBlob(
         _upload(
@@ -323,6 +329,7 @@ async def test_structured_message_with_large_attachments_streams(stub: Stub, ten
                 pb.AttachmentInput(
                     filename="deck.pdf", mime_type="application/pdf", blob_sha256=uploaded.sha256
                 ),
+                pb.AttachmentInput(filename="leads.csv", mime_type="text/csv", content=csv),
                 pb.AttachmentInput(
                     filename="logo.png",
                     mime_type="image/png",
@@ -343,6 +350,12 @@ async def test_structured_message_with_large_attachments_streams(stub: Stub, ten
     parts = {part.get_filename(): part for part in message.iter_attachments()}
     assert parts["deck.pdf"].get_content() == deck
     assert parts["logo.png"].get_content() == logo
+    assert parts["leads.csv"].get_payload(decode=True) == csv
+    with psycopg.connect(database_url) as conn:
+        codec = conn.execute(
+            "SELECT codec FROM blobs WHERE sha256 = %s", (hashlib.sha256(csv).digest(),)
+        ).fetchone()
+    assert codec == ("zstd",)
     assert parts["logo.png"]["Content-ID"] == "<logo@acme>"
 
 
