@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from psycopg.rows import class_row
 
@@ -26,6 +27,12 @@ class BlobInfo:
     stored_size_bytes: int
     codec: str
     chunk_size: int
+
+
+def _blob_info(row: Sequence[Any]) -> BlobInfo:
+    """A (sha256, size_bytes, stored_size_bytes, codec, chunk_size) row as a BlobInfo."""
+    sha, size, stored, codec, chunk_size = row
+    return BlobInfo(bytes(sha), size, stored, codec, chunk_size)
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,13 @@ class BlobRepository:
 
     async def blob(self, tenant_id: str, sha256: bytes) -> BlobInfo | None:
         """A ready blob of the tenant, or None."""
-        return await self._find(tenant_id, sha256, None, None)
+        rows = await self.db.call(
+            "find_blob",
+            "SELECT sha256, size_bytes, stored_size_bytes, codec, chunk_size"
+            " FROM emailstore_find_blob(%s, %s, NULL, NULL)",
+            (tenant_id, sha256),
+        )
+        return _blob_info(rows[0]) if rows else None
 
     async def open_blob(
         self,
@@ -175,32 +188,13 @@ class BlobRepository:
         )
         if not rows:
             return None
-        sha, size, stored, codec, chunk_size, _, _ = rows[0]
-        blob = BlobInfo(bytes(sha), size, stored, codec, chunk_size)
-        end = min(size, offset + limit) if limit else size
-        first = offset // chunk_size
-        expected = 0 if offset >= end else min(chunks, (end - 1) // chunk_size - first + 1)
+        blob = _blob_info(rows[0][:5])
+        end = min(blob.size_bytes, offset + limit) if limit else blob.size_bytes
+        first = offset // blob.chunk_size
+        expected = 0 if offset >= end else min(chunks, (end - 1) // blob.chunk_size - first + 1)
         if [row[5] for row in rows[1:]] != list(range(first, first + expected)):
             raise NotFound("the blob was deleted while it was being read")
         return blob, [row[6] for row in rows[1:]]
-
-    async def _find(
-        self,
-        tenant_id: str,
-        sha256: bytes | None,
-        storage_key: str | None,
-        attachment_id: str | None,
-    ) -> BlobInfo | None:
-        rows = await self.db.call(
-            "find_blob",
-            "SELECT sha256, size_bytes, stored_size_bytes, codec, chunk_size"
-            " FROM emailstore_find_blob(%s, %s, %s, %s)",
-            (tenant_id, sha256, storage_key, attachment_id),
-        )
-        if not rows:
-            return None
-        sha, size, stored, codec, chunk_size = rows[0]
-        return BlobInfo(bytes(sha), size, stored, codec, chunk_size)
 
     async def read_chunks(
         self, tenant_id: str, sha256: bytes, first: int, last: int
@@ -392,10 +386,7 @@ class BlobRepository:
             )
             await _insert_chunks(conn, queries.INSERT_BLOB_CHUNK, tenant_id, sha256, 0, chunks)
             row = await cur.fetchone()
-        if row is None:
-            return None
-        sha, size, stored, codec, chunk_size = row
-        return BlobInfo(bytes(sha), size, stored, codec, chunk_size)
+        return _blob_info(row) if row is not None else None
 
     async def complete_known(
         self,
