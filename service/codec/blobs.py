@@ -112,6 +112,11 @@ class ChunkBuffer:
             self._views[0] = head[used:]
 
 
+def worth_compressing(raw_size: int, compressed_size: int) -> bool:
+    """Whether zstd saves enough of raw_size bytes to be worth a decompression on every read."""
+    return raw_size > 0 and compressed_size <= raw_size * (1 - _MIN_SAVING)
+
+
 def compress_chunk(data: ByteBuffer, level: int) -> bytes:
     """zstd of one chunk, with this thread's compressor for the level."""
     return _compressor(level).compress(data)
@@ -135,7 +140,7 @@ def encode_blob(
     compressor = _compressor(level)
     compressed = [compressor.compress(chunk) for chunk in raw_chunks]
     compressed_size = sum(len(c) for c in compressed)
-    if data and compressed_size <= len(data) * (1 - _MIN_SAVING):
+    if worth_compressing(len(data), compressed_size):
         return EncodedBlob(digest, len(data), compressed_size, CODEC_ZSTD, tuple(compressed))
     return EncodedBlob(digest, len(data), len(data), CODEC_NONE, tuple(raw_chunks))
 
@@ -143,17 +148,26 @@ def encode_blob(
 class BlobSet:
     """The distinct blobs of one message and how often the message references each.
 
-    Each distinct content is hashed once and encoded once, however often it appears.
+    Each distinct content is encoded once, however often it appears, and each bytes object is
+    hashed once.
     """
 
     def __init__(self, level: int) -> None:
         self.level = level
         self.blobs: dict[bytes, EncodedBlob] = {}
         self.refs: dict[bytes, int] = {}
+        # Digests by object: the same bytes object added twice (an ingested attachment is also
+        # a body of the raw message) is hashed once.
+        self._hashed: dict[int, tuple[bytes, bytes]] = {}
 
     def add(self, data: bytes) -> bytes:
         """Adds one reference to data; returns its SHA-256."""
-        digest = hashlib.sha256(data).digest()
+        seen = self._hashed.get(id(data))
+        if seen is not None and seen[0] is data:
+            digest = seen[1]
+        else:
+            digest = hashlib.sha256(data).digest()
+            self._hashed[id(data)] = (data, digest)
         if digest not in self.blobs:
             self.blobs[digest] = encode_blob(data, self.level, digest=digest)
         self.refs[digest] = self.refs.get(digest, 0) + 1

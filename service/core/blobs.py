@@ -20,6 +20,7 @@ from service.codec.blobs import (
     ChunkBuffer,
     compress_chunk,
     decode_chunk,
+    worth_compressing,
 )
 from service.config import Config
 from service.core import validation
@@ -410,7 +411,9 @@ class BlobService:
                     # The first chunk decides for the whole upload: files are of one kind, and
                     # incompressible ones (PDF, JPEG, ZIP) are then not compressed in vain.
                     squeezed = compress_chunk(piece, self.config.zstd_level)
-                    chosen = CODEC_ZSTD if len(squeezed) <= len(piece) * 0.97 else CODEC_NONE
+                    chosen = (
+                        CODEC_ZSTD if worth_compressing(len(piece), len(squeezed)) else CODEC_NONE
+                    )
                     stored.append(squeezed if chosen == CODEC_ZSTD else piece)
                 elif chosen == CODEC_ZSTD:
                     stored.append(compress_chunk(piece, self.config.zstd_level))
