@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -37,6 +37,15 @@ async def _configure(conn: AsyncConn) -> None:
     # Queries run as a role that neither owns the tables nor bypasses RLS.
     await conn.execute(f"SET ROLE {APP_ROLE}")
     await conn.commit()
+
+
+def _db_span(name: str) -> AbstractContextManager[trace.Span]:
+    """The client span of one database call or transaction."""
+    return tracer.start_as_current_span(
+        f"db {name}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={"db.system": "postgresql", "db.operation.name": name},
+    )
 
 
 @asynccontextmanager
@@ -96,37 +105,21 @@ class Database:
         Pipeline mode (the default) sends BEGIN, the tenant and the first statement in one round
         trip; bulk reads turn it off, as it buffers whole results before handing them over.
         """
-        with tracer.start_as_current_span(
-            f"db {name}",
-            kind=trace.SpanKind.CLIENT,
-            attributes={"db.system": "postgresql", "db.operation.name": name},
-        ):
+        with _db_span(name):
             async with translate_errors(), self.pool.connection() as conn:
-                if pipeline:
-                    async with conn.pipeline(), conn.transaction():
-                        await conn.execute(
-                            "SELECT set_config('app.tenant_id', %s, true)",
-                            (tenant_id,),
-                            prepare=True,
-                        )
-                        yield conn
-                else:
-                    async with conn.transaction():
-                        await conn.execute(
-                            "SELECT set_config('app.tenant_id', %s, true)",
-                            (tenant_id,),
-                            prepare=True,
-                        )
-                        yield conn
+                batched: contextlib.AbstractAsyncContextManager[object] = (
+                    conn.pipeline() if pipeline else contextlib.nullcontext()
+                )
+                async with batched, conn.transaction():
+                    await conn.execute(
+                        "SELECT set_config('app.tenant_id', %s, true)", (tenant_id,), prepare=True
+                    )
+                    yield conn
 
     async def call(self, name: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """One statement in a transaction of its own, one round trip: for functions that set
         the tenant themselves (see migration 0004). Results come back in binary."""
-        with tracer.start_as_current_span(
-            f"db {name}",
-            kind=trace.SpanKind.CLIENT,
-            attributes={"db.system": "postgresql", "db.operation.name": name},
-        ):
+        with _db_span(name):
             async with translate_errors(), self.pool.connection() as conn:
                 # Autocommit only for this statement: no BEGIN / COMMIT round trips.
                 await conn.set_autocommit(True)
