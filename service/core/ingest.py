@@ -20,7 +20,7 @@ from service.config import Config
 from service.core import keys, validation
 from service.core.messages import sha256_json
 from service.core.validation import Violations
-from service.errors import InvalidArgument, NotFound
+from service.errors import InvalidArgument
 from service.models import (
     Direction,
     MessageStatus,
@@ -271,14 +271,12 @@ class IngestService:
             if fetched.html_blob
             else b""
         )
-        wanted = [bytes.fromhex(a.sha256) for a in message.attachments]
-        refs = await self.repository.blob_refs(tenant, wanted)
-        missing = [sha.hex() for sha in wanted if sha not in refs]
-        if missing:
-            raise NotFound(f"message {key!r} lost attachment blob(s) {', '.join(missing)}")
+        bodies = await self.repository.blob_refs(
+            tenant, [bytes.fromhex(a.sha256) for a in message.attachments], f"message {key!r}"
+        )
         view = replace(
             message,
             text_body=text.decode("utf-8", "replace"),
             html_body=html.decode("utf-8", "replace"),
         )
-        return render_plan(view, message.attachments), [refs[sha] for sha in wanted]
+        return render_plan(view, message.attachments), bodies

@@ -305,23 +305,28 @@ class MessageRepository:
             html_blob=blobs.get(bytes(html_sha)) if html_sha is not None else None,
         )
 
-    async def blob_refs(self, tenant_id: str, shas: Sequence[bytes]) -> dict[bytes, BlobRef]:
-        """The tenant's blobs among `shas`, to be read chunk by chunk (missing ones left out)."""
+    async def blob_refs(self, tenant_id: str, shas: Sequence[bytes], owner: str) -> list[BlobRef]:
+        """The blob of each digest, in order, to be read chunk by chunk; NotFound naming
+        `owner` (what references them) when one is gone."""
         if not shas:
-            return {}
+            return []
         async with self.db.transaction(tenant_id, "blob_refs", pipeline=False) as conn:
-            return await self._blob_refs(conn, tenant_id, shas)
+            return await self._blob_refs(conn, tenant_id, shas, owner)
 
     async def _blob_refs(
-        self, conn: AsyncConn, tenant_id: str, shas: Sequence[bytes]
-    ) -> dict[bytes, BlobRef]:
+        self, conn: AsyncConn, tenant_id: str, shas: Sequence[bytes], owner: str
+    ) -> list[BlobRef]:
         cur = await conn.execute(
             queries.SELECT_BLOB_REFS, {"tenant_id": tenant_id, "sha256": list(dict.fromkeys(shas))}
         )
-        return {
+        found = {
             bytes(sha): BlobRef(bytes(sha), codec, count)
             for sha, codec, count in await cur.fetchall()
         }
+        missing = [sha.hex() for sha in shas if sha not in found]
+        if missing:
+            raise NotFound(f"{owner} lost blob(s) {', '.join(missing)}")
+        return [found[sha] for sha in shas]
 
     async def raw_layout(self, tenant_id: str, storage_key: str) -> RawLayout | None:
         """The skeleton (read whole: it is headers and boundaries) and the body blobs of an
@@ -339,11 +344,8 @@ class MessageRepository:
             skeleton_sha = bytes(raw_sha)
             skeleton = (await self._read_blobs(conn, tenant_id, [skeleton_sha]))[skeleton_sha]
             wanted = [bytes.fromhex(p) for p in parts]
-            refs = await self._blob_refs(conn, tenant_id, wanted)
-        missing = [sha.hex() for sha in wanted if sha not in refs]
-        if missing:
-            raise NotFound(f"message {storage_key!r} lost body blob(s) {', '.join(missing)}")
-        return RawLayout(skeleton, tuple(refs[sha] for sha in wanted), raw_size or 0)
+            bodies = await self._blob_refs(conn, tenant_id, wanted, f"message {storage_key!r}")
+        return RawLayout(skeleton, tuple(bodies), raw_size or 0)
 
     async def _read_blobs(
         self, conn: AsyncConn, tenant_id: str, shas: list[bytes]
