@@ -20,7 +20,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from service.api.reflection import DocumentedReflectionServicer
-from service.api.servicer import EmailStoreServicer
+from service.api.servicer import ITEMWISE_METHODS, EmailStoreServicer
 from service.api.status import ErrorsAndTracingInterceptor
 from service.codec.mime import MimeLimits
 from service.config import Config
@@ -96,7 +96,7 @@ class EmailStoreServer:
         messages = MessageService(self.config, repository, PageTokens(secret))
         limit = self.config.max_grpc_message_bytes
         server = grpc.aio.server(
-            interceptors=[ErrorsAndTracingInterceptor()],
+            interceptors=[ErrorsAndTracingInterceptor(ITEMWISE_METHODS)],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 # Responses stream large content in chunks; a FULL message may still be big.

@@ -14,6 +14,7 @@ from google.protobuf import empty_pb2
 from opentelemetry import trace
 
 from service.api import convert
+from service.api.requests import Rejected
 from service.api.status import to_rpc_status
 from service.core import validation
 from service.core.blobs import BlobService
@@ -28,6 +29,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 # StoreMessages keeps this many requests of one stream in flight at once.
 STREAM_WINDOW = 64
+# Request-streaming methods whose items fail alone: an undecodable item is answered in the
+# stream (the servicer receives it as a Rejected), and the stream goes on.
+ITEMWISE_METHODS = frozenset({"/emailstore.v1.EmailStore/StoreMessages"})
 
 
 def _tenant_attribute(tenant_id: str) -> None:
@@ -135,7 +139,9 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
         return convert.store_response(result)
 
     async def StoreMessages(
-        self, request_iterator: AsyncIterator[pb.StoreMessageRequest], context: Context
+        self,
+        request_iterator: AsyncIterator[pb.StoreMessageRequest | Rejected],
+        context: Context,
     ) -> AsyncIterator[pb.StoreMessageResponse]:
         # Requests are stored concurrently (up to STREAM_WINDOW in flight, each in its own
         # transaction) while responses go back strictly in request order.
@@ -143,8 +149,10 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
             maxsize=STREAM_WINDOW
         )
 
-        async def store_one(request: pb.StoreMessageRequest) -> pb.StoreMessageResponse:
+        async def store_one(request: pb.StoreMessageRequest | Rejected) -> pb.StoreMessageResponse:
             try:
+                if isinstance(request, Rejected):
+                    raise request.error  # undecodable: this item fails, the stream goes on
                 result = await self.messages.store_message(convert.store_request(request))
             except EmailStoreError as exc:
                 return pb.StoreMessageResponse(error=to_rpc_status(exc))

@@ -8,7 +8,7 @@ with a generic message, its traceback going to the log only. No client ever sees
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -18,7 +18,8 @@ from grpc_status import rpc_status
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Status, StatusCode
 
-from service import errors
+from service import deadlines, errors
+from service.api.requests import Rejected, decoder
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("emailstore.api")
@@ -91,10 +92,32 @@ def _start_span(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> tra
     )
 
 
-def _wrap_unary(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+def _checked(request: Any) -> Any:
+    """The request, or its decoding error raised."""
+    if isinstance(request, Rejected):
+        raise request.error
+    return request
+
+
+async def _checked_stream(requests: AsyncIterator[Any], itemwise: bool) -> AsyncIterator[Any]:
+    """The requests of a stream; an undecodable one ends the stream with its error, unless the
+    stream's items fail alone (then the servicer answers it)."""
+    async for request in requests:
+        yield request if itemwise else _checked(request)
+
+
+def _wrap_unary(
+    method: str, behavior: Callable[..., Any], streaming_requests: bool, itemwise: bool
+) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         with trace.use_span(_start_span(method, context), end_on_exit=True):
+            # The store bounds its waits by what is left of the caller's deadline.
+            deadlines.set_remaining(context.time_remaining())
             try:
+                if streaming_requests:
+                    request = _checked_stream(request, itemwise)
+                else:
+                    request = _checked(request)
                 response = await behavior(request, context)
             except grpc.aio.AbortError:
                 raise
@@ -107,10 +130,18 @@ def _wrap_unary(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]
     return handler
 
 
-def _wrap_stream(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_stream(
+    method: str, behavior: Callable[..., Any], streaming_requests: bool, itemwise: bool
+) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         with trace.use_span(_start_span(method, context), end_on_exit=True):
+            # The store bounds its waits by what is left of the caller's deadline.
+            deadlines.set_remaining(context.time_remaining())
             try:
+                if streaming_requests:
+                    request = _checked_stream(request, itemwise)
+                else:
+                    request = _checked(request)
                 async for response in behavior(request, context):
                     yield response
             except grpc.aio.AbortError:
@@ -123,10 +154,42 @@ def _wrap_stream(method: str, behavior: Callable[..., Any]) -> Callable[..., Any
     return handler
 
 
-class ErrorsAndTracingInterceptor(grpc.aio.ServerInterceptor):
-    """Opens the server span of each RPC and maps whatever it raises to a status code."""
+def _guard_unary(behavior: Callable[..., Any], streaming_requests: bool) -> Callable[..., Any]:
+    """For the standard services (health, reflection): only the decoding check."""
 
-    def __init__(self) -> None:
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            request = _checked_stream(request, False) if streaming_requests else _checked(request)
+        except errors.InvalidArgument as exc:
+            await context.abort_with_status(rpc_status.to_status(to_rpc_status(exc)))
+        return await behavior(request, context)
+
+    return handler
+
+
+def _guard_stream(behavior: Callable[..., Any], streaming_requests: bool) -> Callable[..., Any]:
+    async def handler(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            request = _checked_stream(request, False) if streaming_requests else _checked(request)
+            async for response in behavior(request, context):
+                yield response
+        except errors.InvalidArgument as exc:
+            await context.abort_with_status(rpc_status.to_status(to_rpc_status(exc)))
+
+    return handler
+
+
+class ErrorsAndTracingInterceptor(grpc.aio.ServerInterceptor):
+    """Opens the server span of each RPC and maps whatever it raises to a status code.
+
+    Every request is decoded by `service.api.requests.decoder` first, so bytes that are not a
+    valid request, or a Timestamp out of range, answer INVALID_ARGUMENT (for every service on
+    the port: grpc would answer UNKNOWN). `itemwise` names the request-streaming methods whose
+    items fail alone: their servicers receive a `Rejected` item and answer it in the stream.
+    """
+
+    def __init__(self, itemwise: frozenset[str] = frozenset()) -> None:
+        self._itemwise = itemwise
         # The wrapped handler of each method, built on its first call: every RPC passes here.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any] | None] = {}
 
@@ -146,31 +209,50 @@ class ErrorsAndTracingInterceptor(grpc.aio.ServerInterceptor):
             self._wrapped[method] = wrapped
         return wrapped
 
-    @staticmethod
     def _wrap(
-        method: str, handler: grpc.RpcMethodHandler[Any, Any] | None
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any] | None
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        # Health and reflection are the standard implementations: leave them alone.
-        if handler is None or not method.startswith("/emailstore."):
+        if handler is None:
             return handler
+        parse = handler.request_deserializer
+        owner = getattr(parse, "__self__", None)
+        descriptor = getattr(owner, "DESCRIPTOR", None)
+        if parse is None or descriptor is None:
+            return handler  # raw bytes in: nothing to decode
         common = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": decoder(parse, descriptor.full_name),
             "response_serializer": handler.response_serializer,
         }
+        itemwise = method in self._itemwise
+        # Health and reflection are the standard implementations: decoding checked, and
+        # otherwise left alone (no span, their own status codes).
+        ours = method.startswith("/emailstore.")
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary), **common
+            behavior = (
+                _wrap_unary(method, handler.unary_unary, False, itemwise)
+                if ours
+                else _guard_unary(handler.unary_unary, False)
             )
+            return grpc.unary_unary_rpc_method_handler(behavior, **common)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(method, handler.stream_unary), **common
+            behavior = (
+                _wrap_unary(method, handler.stream_unary, True, itemwise)
+                if ours
+                else _guard_unary(handler.stream_unary, True)
             )
+            return grpc.stream_unary_rpc_method_handler(behavior, **common)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream), **common
+            behavior = (
+                _wrap_stream(method, handler.unary_stream, False, itemwise)
+                if ours
+                else _guard_stream(handler.unary_stream, False)
             )
+            return grpc.unary_stream_rpc_method_handler(behavior, **common)
         if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(method, handler.stream_stream), **common
+            behavior = (
+                _wrap_stream(method, handler.stream_stream, True, itemwise)
+                if ours
+                else _guard_stream(handler.stream_stream, True)
             )
+            return grpc.stream_stream_rpc_method_handler(behavior, **common)
         return handler
