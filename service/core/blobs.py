@@ -39,6 +39,9 @@ from service.store.blobs import BlobInfo, BlobRepository, GcResult, UploadSessio
 # while the next group is read.
 OPEN_CHUNKS = 1
 MAX_DIGESTS_PER_CALL = 10_000
+# Larger than any blob can be (the attachment limit is far below), small enough that an offset
+# plus a limit cannot overflow a bigint.
+MAX_OFFSET = 2**53
 # Whole chunks are committed once this many bytes wait in an upload's buffer (and, when a
 # stream stops short of finishing, whatever whole chunks wait): a transaction per 2 MiB rather
 # than per request, committed while the next requests arrive. A broken stream loses at most
@@ -494,6 +497,8 @@ class BlobService:
             raise _invalid("read_limit", "must not be negative")
         if request.read_offset < 0:
             raise OutOfRange(f"read_offset {request.read_offset:,} is negative")
+        if request.read_offset > MAX_OFFSET:
+            raise OutOfRange(f"read_offset {request.read_offset:,} is outside any blob")
         if by_digest:
             digest: bytes | None = _digest(request.blob_sha256, "blob_sha256")
             storage_key = attachment_id = None
@@ -502,6 +507,9 @@ class BlobService:
             validation.storage_key(request.storage_key)
             if not request.attachment_id:
                 raise _invalid("attachment_id", "is required with storage_key")
+            v = validation.Violations()
+            validation.check_id(v, "attachment_id", request.attachment_id)
+            v.raise_if_any()
             digest, storage_key, attachment_id = None, request.storage_key, request.attachment_id
             what = f"attachment {request.attachment_id!r} of message {request.storage_key!r}"
         # The blob and the first chunk of the range in one round trip: the first bytes go out
@@ -512,7 +520,9 @@ class BlobService:
             storage_key,
             attachment_id,
             request.read_offset,
-            request.read_limit,
+            # Anything past the largest blob means "to the end" (and keeps offset + limit in
+            # the database's bigint).
+            request.read_limit if request.read_limit <= MAX_OFFSET else 0,
             OPEN_CHUNKS,
         )
         if opened is None:

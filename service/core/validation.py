@@ -14,7 +14,7 @@ from service.models import Address
 STORAGE_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
 REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 HEADER_NAME_RE = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,200}$")
-MESSAGE_ID_RE = re.compile(r"^<[^<>\s]{1,995}>$")
+MESSAGE_ID_RE = re.compile(r"^<[^<>\s\x00-\x1f\x7f]{1,995}>$")
 MIME_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,62}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
