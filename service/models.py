@@ -58,6 +58,9 @@ class Header:
 
     name: str
     value: str
+    # Ingested mail: the decoded value could not be stored (a NUL, an invalid code point), so
+    # this is the field body as it came, unfolded and undecoded.
+    kept_raw: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ class Message:
     text_body: str | None = None
     html_body: str | None = None
     parse_status: str = "structured"
+    # Ingested mail: what parsing had to leave unset or keep raw, and why.
+    parse_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

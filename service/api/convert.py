@@ -242,6 +242,7 @@ def message(m: models.Message) -> pb.Message:
         ],
         labels=dict(m.labels),
         parse_status=m.parse_status,
+        parse_warnings=list(m.parse_warnings),
     )
     if m.from_address is not None:
         out.from_address.CopyFrom(_address_pb(m.from_address))
@@ -254,7 +255,9 @@ def message(m: models.Message) -> pb.Message:
     if m.archived_at is not None:
         _set_timestamp(out.archived_at, m.archived_at)
     if m.headers is not None:
-        out.headers.extend(pb.Header(name=h.name, value=h.value) for h in m.headers)
+        out.headers.extend(
+            pb.Header(name=h.name, value=h.value, kept_raw=h.kept_raw) for h in m.headers
+        )
     if m.text_body is not None:
         out.text_body = m.text_body
     if m.html_body is not None:

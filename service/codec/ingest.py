@@ -18,7 +18,7 @@ import quopri
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -32,8 +32,8 @@ from service.codec.mime import (
     split_message,
 )
 
-_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
-_ORIGINAL_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:[ \t]*(<[^<>\s]+>)")
+_MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
+_ORIGINAL_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:[ \t]*(<[^<>\s\x00-\x1f\x7f]+>)")
 _BOUNCE_SENDERS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery (status|failure|has failed|failed)|returned mail|failure notice|"
@@ -47,6 +47,35 @@ _AUTO_REPLY_SUBJECT = re.compile(
 )
 _FOLD = re.compile(r"\r?\n[ \t]")
 _FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
+# What PostgreSQL text and jsonb cannot hold: NUL, and UTF-16 surrogates, which are not Unicode
+# characters at all (compat32 keeps 8-bit header bytes as surrogates, and a decoder such as
+# UTF-7 can produce lone ones).
+_UNREPRESENTABLE = re.compile("[\x00\ud800-\udfff]")
+# Real time zones lie between UTC-12:00 and UTC+14:00; a Date outside them is no time at all.
+_MIN_OFFSET = timedelta(hours=-12)
+_MAX_OFFSET = timedelta(hours=14)
+
+
+def representable(text: str) -> str:
+    """The text with NUL and surrogates replaced by U+FFFD, so that it can be stored."""
+    return _UNREPRESENTABLE.sub("\ufffd", text) if _UNREPRESENTABLE.search(text) else text
+
+
+def _bytes_as_text(value: str) -> str:
+    """A raw (compat32) value as text: its 8-bit bytes read as UTF-8, storable."""
+    if any("\udc80" <= ch <= "\udcff" for ch in value):
+        value = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    return representable(value)
+
+
+@dataclass(frozen=True)
+class ParsedHeader:
+    """A header field, decoded. kept_raw: its decoded text could not be stored (a NUL, or an
+    invalid code point), so the value is the field body as it came, unfolded, undecoded."""
+
+    name: str
+    value: str
+    kept_raw: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,7 +98,7 @@ class ParsedRaw:
     raw_sha256: bytes  # of the whole message: its content hash and re-sync identity
     skeleton: bytes = field(repr=False)
     bodies: tuple[bytes, ...] = field(repr=False)  # the bytes each skeleton body refers to
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[ParsedHeader, ...] = ()
     from_address: tuple[str, str] | None = None
     to: tuple[tuple[str, str], ...] = ()
     cc: tuple[tuple[str, str], ...] = ()
@@ -86,6 +115,8 @@ class ParsedRaw:
     text: str = ""
     html: str = ""
     attachments: tuple[ParsedAttachment, ...] = ()
+    # What parsing had to leave out or keep raw, e.g. a Date with an impossible time zone.
+    warnings: tuple[str, ...] = ()
 
 
 def unparsed(raw: bytes, why: str) -> ParsedRaw:
@@ -117,9 +148,38 @@ def _text_of_header(value: str) -> str:
         return value
 
 
+def _header(name: str, value: str) -> ParsedHeader:
+    """A header decoded; kept raw (undecoded, storable) when the decoded text is not storable."""
+    decoded = _text_of_header(value)
+    clean_name = _bytes_as_text(name)
+    if representable(decoded) is decoded:
+        return ParsedHeader(clean_name, decoded)
+    return ParsedHeader(clean_name, _bytes_as_text(_FOLD.sub(" ", value).strip()), kept_raw=True)
+
+
 def _addresses(values: list[str]) -> tuple[tuple[str, str], ...]:
     pairs = getaddresses([_text_of_header(v) for v in values])
-    return tuple((email, name) for name, email in pairs if email)
+    return tuple((representable(email), representable(name)) for name, email in pairs if email)
+
+
+def _date(raw_date: str) -> tuple[datetime | None, str]:
+    """The Date header as UTC, or None with a warning saying why it cannot be used."""
+    if not raw_date.strip():
+        return None, ""
+    shown = _bytes_as_text(raw_date.strip())[:80]
+    try:
+        date = parsedate_to_datetime(raw_date)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None, f"Date {shown!r} cannot be parsed; sent_at left unset"
+    offset = date.utcoffset()
+    if offset is None:
+        return None, f"Date {shown!r} has no time zone; sent_at left unset"
+    if not _MIN_OFFSET <= offset <= _MAX_OFFSET:
+        return None, f"Date {shown!r} has a time zone outside -1200..+1400; sent_at left unset"
+    try:
+        return date.astimezone(UTC), ""
+    except OverflowError:
+        return None, f"Date {shown!r} is out of range; sent_at left unset"
 
 
 def decode_text(data: bytes, charset: str | None) -> str:
@@ -162,7 +222,7 @@ def _filename(headers: Message) -> str:
         name = ""
     if isinstance(name, tuple):  # an RFC 2231 value get_param did not collapse
         name = str(name[2])
-    return _text_of_header(str(name)) if name else ""
+    return representable(_text_of_header(str(name))) if name else ""
 
 
 def parse_raw(raw: bytes, limits: MimeLimits | None = None) -> ParsedRaw:
@@ -198,7 +258,12 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
     # raw_items(): the values as parsed, surrogates and all (get() would turn 8-bit bytes into
     # Header objects that print as replacement characters).
     raw_headers = [(name, str(value)) for name, value in top.raw_items()]
-    headers = tuple((name, _text_of_header(value)) for name, value in raw_headers)
+    headers = tuple(_header(name, value) for name, value in raw_headers)
+    warnings = [
+        f"header {h.name} (#{i + 1}) kept undecoded: its decoded value cannot be stored"
+        for i, h in enumerate(headers)
+        if h.kept_raw
+    ]
 
     def all_values(name: str) -> list[str]:
         wanted = name.lower()
@@ -216,10 +281,10 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
         if not _is_attachment(leaf, leaf.headers):
             charset = leaf.headers.get_content_charset()
             if leaf.content_type == "text/plain" and not text:
-                text = decode_text(decoded, charset)
+                text = representable(decode_text(decoded, charset))
                 continue
             if leaf.content_type == "text/html" and not html:
-                html = decode_text(decoded, charset)
+                html = representable(decode_text(decoded, charset))
                 continue
         disposition = str(leaf.headers.get("Content-Disposition", "")).split(";")[0].strip()
         content_id = str(leaf.headers.get("Content-ID", "")).strip().strip("<>")
@@ -227,24 +292,19 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
             ParsedAttachment(
                 path=leaf.path or "1",
                 filename=_filename(leaf.headers),
-                mime_type=leaf.content_type,
+                mime_type=_bytes_as_text(leaf.content_type),
                 disposition="inline" if disposition.lower() == "inline" else "attachment",
-                content_id=_FOLD.sub("", content_id),
+                content_id=_bytes_as_text(_FOLD.sub("", content_id)),
                 data=decoded,
             )
         )
-    subject = _text_of_header(first_value("Subject"))
-    date = None
-    try:
-        raw_date = first_value("Date")
-        date = parsedate_to_datetime(raw_date) if raw_date else None
-        if date is not None and date.tzinfo is None:
-            date = None
-    except (TypeError, ValueError, IndexError):
-        date = None
-    message_ids = _MESSAGE_ID.findall(first_value("Message-ID"))
-    in_reply_to = _MESSAGE_ID.findall(first_value("In-Reply-To"))
-    references = tuple(_MESSAGE_ID.findall(" ".join(all_values("References"))))
+    subject = representable(_text_of_header(first_value("Subject")))
+    date, date_warning = _date(first_value("Date"))
+    if date_warning:
+        warnings.append(date_warning)
+    message_ids = _MESSAGE_ID.findall(_bytes_as_text(first_value("Message-ID")))
+    in_reply_to = _MESSAGE_ID.findall(_bytes_as_text(first_value("In-Reply-To")))
+    references = tuple(_MESSAGE_ID.findall(_bytes_as_text(" ".join(all_values("References")))))
     senders = _addresses(all_values("From"))
     kind, original = _classify(
         raw, split.leaves, top, first_value, senders[0][0] if senders else "", subject
@@ -270,6 +330,7 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
         attachments=tuple(attachments),
         kind=kind,
         original_message_id=original,
+        warnings=tuple(warnings),
     )
 
 

@@ -200,7 +200,9 @@ class IngestService:
             labels=dict(meta.labels),
             content_hash=raw_hash,
             sent_at=parsed.date,
-            headers=[[name, value] for name, value in parsed.headers],
+            headers=[
+                [h.name, h.value, True] if h.kept_raw else [h.name, h.value] for h in parsed.headers
+            ],
             text_sha256=text_sha,
             html_sha256=html_sha,
             attachments=tuple(attachments),
@@ -208,6 +210,7 @@ class IngestService:
             new_blob_refs=dict(blob_set.refs),
             ingest_hash=raw_hash,
             parse_status=parsed.status,
+            parse_warnings=parsed.warnings,
             raw_sha256=skeleton_sha,
             raw_parts=raw_parts,
             raw_size_bytes=len(raw),

@@ -62,6 +62,7 @@ class MessageRow:
     request_fingerprint: bytes
     request_id: str | None
     parse_status: str
+    parse_warnings: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def _message(row: MessageRow, attachments: Sequence[AttachmentRow]) -> Message:
         attachments=tuple(_attachment(a) for a in attachments),
         labels=dict(row.labels),
         parse_status=row.parse_status,
+        parse_warnings=tuple(row.parse_warnings or ()),
     )
 
 
@@ -185,6 +187,7 @@ def _inserted_message(new: NewMessage, row: Inserted) -> Message:
         ),
         labels=dict(new.labels),
         parse_status=new.parse_status,
+        parse_warnings=new.parse_warnings,
     )
 
 
@@ -297,7 +300,9 @@ class MessageRepository:
             headers, text_sha, html_sha = content
             wanted = [bytes(s) for s in (text_sha, html_sha) if s is not None]
             blobs = await self._read_blobs(conn, tenant_id, wanted)
-        message = replace(fetched.message, headers=tuple(Header(n, v) for n, v in headers))
+        message = replace(
+            fetched.message, headers=tuple(Header(h[0], h[1], len(h) > 2) for h in headers)
+        )
         return replace(
             fetched,
             message=message,

@@ -26,7 +26,7 @@ MESSAGE_COLUMNS = """
     m.message_id_header, m.in_reply_to, m."references", m.thread_id, m.parent_storage_key,
     m.created_at, m.updated_at, m.sent_at, m.expires_at, m.archived_at, m.raw_size_bytes,
     m.stored_size_bytes, m.content_hash, m.labels, m.request_fingerprint, m.request_id,
-    m.parse_status
+    m.parse_status, m.parse_warnings
 """
 
 # Adds references to blobs the tenant already has (attachments given by digest), for one message.
@@ -52,11 +52,11 @@ WITH x AS (
         ord int, storage_key text, request_id text, fingerprint text, email_account_id text,
         campaign_id text, lead_id text, direction text, message_type text, status text,
         from_email text, from_name text, to_email text, recipients jsonb, subject text,
-        message_id_header text, in_reply_to text, "references" jsonb, thread_refs jsonb,
+        message_id_header text, in_reply_to text, "references" text[], thread_refs text[],
         new_thread_id text, labels jsonb, raw_size_bytes bigint, stored_size_bytes bigint,
         content_hash text, attachment_count int, sent_at timestamptz, headers jsonb,
         text_sha256 text, html_sha256 text, ingest_hash text, parse_status text,
-        raw_sha256 text, raw_parts jsonb)
+        parse_warnings text[], raw_sha256 text, raw_parts jsonb)
 ), bl AS (
     SELECT * FROM jsonb_to_recordset(%(blobs)s::jsonb) AS u(
         sha256 text, size_bytes bigint, stored_size_bytes bigint, codec text, chunk_count int,
@@ -67,20 +67,21 @@ WITH x AS (
         lead_id, direction, message_type, status, from_email, from_name, to_email, recipients,
         subject, message_id_header, in_reply_to, "references", thread_id, parent_storage_key,
         labels, raw_size_bytes, stored_size_bytes, content_hash, attachment_count, sent_at,
-        ingest_hash, parse_status)
+        ingest_hash, parse_status, parse_warnings)
     SELECT %(tenant_id)s, x.storage_key, x.request_id, decode(x.fingerprint, 'hex'),
         x.email_account_id, x.campaign_id, x.lead_id, x.direction, x.message_type, x.status,
         x.from_email, x.from_name, x.to_email, x.recipients, x.subject, x.message_id_header,
-        x.in_reply_to, ARRAY(SELECT jsonb_array_elements_text(x."references")),
+        x.in_reply_to, x."references",
         coalesce(p.thread_id, x.new_thread_id), coalesce(p.storage_key, ''), x.labels,
         x.raw_size_bytes, x.stored_size_bytes, decode(x.content_hash, 'hex'),
-        x.attachment_count, x.sent_at, decode(x.ingest_hash, 'hex'), x.parse_status
+        x.attachment_count, x.sent_at, decode(x.ingest_hash, 'hex'), x.parse_status,
+        nullif(x.parse_warnings, '{}')
     FROM x LEFT JOIN LATERAL (
         -- The message this one answers, when the tenant has it: join its thread.
         SELECT q.thread_id, q.storage_key
         FROM email_messages q
         WHERE q.tenant_id = %(tenant_id)s AND q.message_id_header <> ''
-          AND q.message_id_header IN (SELECT jsonb_array_elements_text(x.thread_refs))
+          AND q.message_id_header = ANY(x.thread_refs)
         ORDER BY (q.message_id_header = x.in_reply_to) DESC, q.created_at DESC
         LIMIT 1
     ) p ON true

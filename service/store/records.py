@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from service.codec.blobs import EncodedBlob
 from service.models import Message
@@ -51,7 +52,7 @@ class NewMessage:
     labels: Mapping[str, str]
     content_hash: bytes
     sent_at: datetime | None
-    headers: list[list[str]]
+    headers: list[list[Any]]  # [name, value] or, kept raw, [name, value, true]
     text_sha256: bytes | None
     html_sha256: bytes | None
     attachments: tuple[NewAttachment, ...]
@@ -65,6 +66,7 @@ class NewMessage:
     # how far parsing got, the skeleton blob and the blobs of its bodies in skeleton order.
     ingest_hash: bytes | None = None
     parse_status: str = "structured"
+    parse_warnings: tuple[str, ...] = ()
     raw_sha256: bytes | None = None
     raw_parts: tuple[bytes, ...] = ()
     raw_size_bytes: int | None = None

@@ -144,6 +144,7 @@ def batch_params(
                 "html_sha256": _hex(new.html_sha256),
                 "ingest_hash": _hex(new.ingest_hash),
                 "parse_status": new.parse_status,
+                "parse_warnings": list(new.parse_warnings),
                 "raw_sha256": _hex(new.raw_sha256),
                 "raw_parts": [sha.hex() for sha in new.raw_parts],
             }

@@ -203,19 +203,27 @@ class Header(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
+    KEPT_RAW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Field name, e.g. "List-Unsubscribe". Printable ASCII, no colon."""
     value: _builtins.str
     """Decoded value. Must not contain CR or LF."""
+    kept_raw: _builtins.bool
+    """Ingested mail only: true when the decoded value could not be stored (it held a NUL or
+    an invalid code point, e.g. from a damaged RFC 2047 encoded word). The value is then the
+    field body as it came, unfolded and not decoded, with any such character replaced by
+    U+FFFD; GetRawMessage still returns the exact bytes.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         value: _builtins.str = ...,
+        kept_raw: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kept_raw", b"kept_raw", "name", b"name", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -374,6 +382,7 @@ class Message(_message.Message):
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     PARSE_STATUS_FIELD_NUMBER: _builtins.int
+    PARSE_WARNINGS_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Owner tenant (UUID)."""
     storage_key: _builtins.str
@@ -478,6 +487,14 @@ class Message(_message.Message):
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The caller's free-form tags."""
 
+    @_builtins.property
+    def parse_warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ingested mail: what parsing had to leave unset or keep raw, one sentence each, e.g.
+        "Date 'Mon, 1 Jan 2024 00:00:00 +2100' has a time zone outside -1200..+1400; sent_at
+        left unset" or "header Subject (#3) kept undecoded: its decoded value cannot be stored".
+        Empty when everything was represented.
+        """
+
     def __init__(
         self,
         *,
@@ -514,10 +531,11 @@ class Message(_message.Message):
         attachments: _abc.Iterable[Global___Attachment] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         parse_status: _builtins.str = ...,
+        parse_warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "created_at", b"created_at", "expires_at", b"expires_at", "from_address", b"from_address", "sent_at", b"sent_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "attachments", b"attachments", "bcc", b"bcc", "campaign_id", b"campaign_id", "cc", b"cc", "content_hash", b"content_hash", "created_at", b"created_at", "direction", b"direction", "email_account_id", b"email_account_id", "expires_at", b"expires_at", "from_address", b"from_address", "headers", b"headers", "html_body", b"html_body", "in_reply_to", b"in_reply_to", "labels", b"labels", "lead_id", b"lead_id", "message_id_header", b"message_id_header", "message_type", b"message_type", "parent_storage_key", b"parent_storage_key", "parse_status", b"parse_status", "raw_size_bytes", b"raw_size_bytes", "references", b"references", "reply_to", b"reply_to", "sent_at", b"sent_at", "status", b"status", "storage_key", b"storage_key", "stored_size_bytes", b"stored_size_bytes", "subject", b"subject", "tenant_id", b"tenant_id", "text_body", b"text_body", "thread_id", b"thread_id", "to", b"to", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "attachments", b"attachments", "bcc", b"bcc", "campaign_id", b"campaign_id", "cc", b"cc", "content_hash", b"content_hash", "created_at", b"created_at", "direction", b"direction", "email_account_id", b"email_account_id", "expires_at", b"expires_at", "from_address", b"from_address", "headers", b"headers", "html_body", b"html_body", "in_reply_to", b"in_reply_to", "labels", b"labels", "lead_id", b"lead_id", "message_id_header", b"message_id_header", "message_type", b"message_type", "parent_storage_key", b"parent_storage_key", "parse_status", b"parse_status", "parse_warnings", b"parse_warnings", "raw_size_bytes", b"raw_size_bytes", "references", b"references", "reply_to", b"reply_to", "sent_at", b"sent_at", "status", b"status", "storage_key", b"storage_key", "stored_size_bytes", b"stored_size_bytes", "subject", b"subject", "tenant_id", b"tenant_id", "text_body", b"text_body", "thread_id", b"thread_id", "to", b"to", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
