@@ -42,6 +42,8 @@ _HEALTH_SERVICES = ("", SERVICE_NAME)
 # Answers SERVING for as long as the process serves at all, whatever the database does: the
 # name for a liveness probe (restarting a replica cannot fix a database outage).
 LIVENESS_SERVICE = "liveness"
+# The database is probed at most this often, however many calls fail to reach it.
+_MIN_PROBE_GAP_S = 0.05
 
 
 def _reflection_v1_handler(servicer: object) -> grpc.GenericRpcHandler:
@@ -159,12 +161,17 @@ class EmailStoreServer:
     async def _watch_database(self) -> None:
         interval = self.config.health_interval_s
         while True:
-            await asyncio.sleep(interval)
+            # Every interval; at once when a call has just failed to reach the database (so
+            # that calls fail fast from then on); and at least twice a second while it is
+            # down, so that service resumes soon after it is back.
+            await self.db.wait_for_suspicion(interval if self._serving else min(interval, 0.5))
             ok = await self.db.ping(timeout_s=max(1.0, interval))
             if ok and not self._serving:
                 # Connections in the pool died with the server: replace them before serving.
                 await self.db.refresh_pool()
+            self.db.set_reachable(ok)
             await self._set_serving(ok)
+            await asyncio.sleep(_MIN_PROBE_GAP_S)
 
     async def _collect_garbage(self) -> None:
         while True:

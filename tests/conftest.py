@@ -8,6 +8,7 @@ template, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -87,6 +88,20 @@ def database_url(pg_server_url: str, template_db: str) -> Iterator[str]:
     finally:
         with _admin(pg_server_url) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def own_postgres() -> AsyncIterator[EmbeddedPostgres]:
+    """A private, migrated embedded PostgreSQL that the test may stop and start."""
+    folder = Path(tempfile.mkdtemp(prefix="emailstore-own-pg-"))
+    embedded = EmbeddedPostgres(folder / "pg")
+    url = await asyncio.to_thread(embedded.start)
+    await asyncio.to_thread(apply_migrations, url)
+    try:
+        yield embedded
+    finally:
+        await asyncio.to_thread(embedded.stop)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from psycopg.rows import class_row
 from service.codec.blobs import CHUNK_SIZE, ByteBuffer
 from service.errors import FailedPrecondition, NotFound
 from service.store import queries
-from service.store.database import AsyncConn, Database, translate_errors
+from service.store.database import AsyncConn, Database
 
 log = logging.getLogger(__name__)
 
@@ -425,7 +425,7 @@ class BlobRepository:
     async def collect(self, grace_s: float, tenant_limit: int = 1000) -> GcResult:
         """Frees unreferenced blobs past the grace period and expired uploads, for every tenant
         that may have some."""
-        async with translate_errors(), self.db.pool.connection() as conn:
+        async with self.db.connection() as conn:
             cur = await conn.execute(queries.GC_TENANTS, {"limit": tenant_limit})
             tenants = [row[0] for row in await cur.fetchall()]
             await conn.commit()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
@@ -13,7 +14,8 @@ import psycopg_pool
 from opentelemetry import trace
 from psycopg import errors as pg_errors
 
-from service.errors import AlreadyExists, EmailStoreError, Unavailable
+from service import deadlines
+from service.errors import AlreadyExists, EmailStoreError, InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("emailstore.store")
@@ -49,8 +51,11 @@ def _db_span(name: str) -> AbstractContextManager[trace.Span]:
 
 
 @asynccontextmanager
-async def translate_errors() -> AsyncIterator[None]:
-    """Turns driver errors into domain errors at the store boundary."""
+async def translate_errors(
+    on_unreachable: Callable[[], None] | None = None,
+) -> AsyncIterator[None]:
+    """Turns driver errors into domain errors at the store boundary; on_unreachable is told
+    when the database did not answer."""
     try:
         yield
     except EmailStoreError:
@@ -61,9 +66,20 @@ async def translate_errors() -> AsyncIterator[None]:
         # Deadlock or serialization failure: nothing was written, and trying again will work.
         raise TransientConflict("transaction conflicted with a concurrent one; retry") from exc
     except psycopg_pool.PoolTimeout as exc:
+        if on_unreachable is not None:
+            on_unreachable()
         raise Unavailable("database busy or unreachable: no connection available") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        if on_unreachable is not None:
+            on_unreachable()
         raise Unavailable("database unreachable") from exc
+    except psycopg.DataError as exc:
+        # A value the database cannot hold (a NUL in text, a number out of its type's range):
+        # the request's doing. Validation is meant to catch these first; the log says where
+        # one slipped through.
+        log.warning("a request value could not be stored", exc_info=True)
+        detail = exc.diag.message_primary or str(exc)
+        raise InvalidArgument(f"a value of the request cannot be stored: {detail}") from exc
 
 
 class Database:
@@ -83,7 +99,13 @@ class Database:
             # Give up reconnecting a slot quickly; a later checkout opens a fresh one.
             reconnect_timeout=30.0,
         )
+        self.timeout_s = timeout_s
         self._page_token_secret: bytes | None = None
+        # Whether the database answers, as the health watcher last found (set_reachable).
+        # While it does not, every call fails at once instead of waiting for a connection.
+        self.reachable = True
+        self._outage = asyncio.Event()  # set while unreachable: wakes waiters for connections
+        self._suspicion = asyncio.Event()  # a call just failed to reach the database
 
     async def open(self, *, wait_s: float = 30.0) -> None:
         """Opens the pool and waits until min_size connections work."""
@@ -96,6 +118,72 @@ class Database:
         """Closes every connection."""
         await self.pool.close()
 
+    # ------------------------------------------------------------ reachability
+
+    def set_reachable(self, reachable: bool) -> None:
+        """Records what the health watcher found; unreachable makes every call fail fast."""
+        self.reachable = reachable
+        if reachable:
+            self._outage.clear()
+        else:
+            self._outage.set()
+
+    def _suspect(self) -> None:
+        self._suspicion.set()
+
+    async def wait_for_suspicion(self, timeout_s: float) -> None:
+        """Returns after timeout_s, or as soon as a call fails to reach the database (so that
+        the health watcher probes at once)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._suspicion.wait(), timeout_s)
+        self._suspicion.clear()
+
+    def _wait_budget(self) -> float:
+        """How long to wait for a pooled connection: the pool timeout, and never past the
+        caller's deadline (a little before it, so the caller hears UNAVAILABLE and knows
+        nothing ran)."""
+        left = deadlines.remaining()
+        if left is None:
+            return self.timeout_s
+        budget = min(self.timeout_s, left - min(0.05, left / 10))
+        if budget <= 0:
+            raise Unavailable("the call's deadline leaves no time to wait for the database")
+        return budget
+
+    async def _getconn(self) -> AsyncConn:
+        if not self.reachable:
+            raise Unavailable("database unreachable (health NOT_SERVING); retry later")
+        budget = self._wait_budget()
+        if self.pool.get_stats().get("pool_available", 0):
+            return await self.pool.getconn(budget)
+        # Every connection is busy, or gone with the server: wait, but stop as soon as the
+        # health watcher finds the database unreachable rather than at the end of the wait.
+        get = asyncio.ensure_future(self.pool.getconn(budget))
+        outage = asyncio.ensure_future(self._outage.wait())
+        try:
+            await asyncio.wait((get, outage), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            outage.cancel()
+            if not get.done():
+                get.cancel()
+                await asyncio.wait((get,))  # the pool hands back a connection given meanwhile
+        if get.cancelled():
+            raise Unavailable("database unreachable (health NOT_SERVING); retry later")
+        return get.result()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConn]:
+        """A pooled connection (committed on success, rolled back on error, then returned);
+        Unavailable at once while the database is unreachable, and after waiting at most the
+        pool timeout or the caller's remaining deadline, whichever is shorter."""
+        async with translate_errors(self._suspect):
+            conn = await self._getconn()
+            try:
+                async with conn:
+                    yield conn
+            finally:
+                await self.pool.putconn(conn)
+
     @asynccontextmanager
     async def transaction(
         self, tenant_id: str, name: str, *, pipeline: bool = True
@@ -106,7 +194,7 @@ class Database:
         trip; bulk reads turn it off, as it buffers whole results before handing them over.
         """
         with _db_span(name):
-            async with translate_errors(), self.pool.connection() as conn:
+            async with self.connection() as conn:
                 batched: contextlib.AbstractAsyncContextManager[object] = (
                     conn.pipeline() if pipeline else contextlib.nullcontext()
                 )
@@ -120,7 +208,7 @@ class Database:
         """One statement in a transaction of its own, one round trip: for functions that set
         the tenant themselves (see migration 0004). Results come back in binary."""
         with _db_span(name):
-            async with translate_errors(), self.pool.connection() as conn:
+            async with self.connection() as conn:
                 # Autocommit only for this statement: no BEGIN / COMMIT round trips.
                 await conn.set_autocommit(True)
                 try:
@@ -156,7 +244,7 @@ class Database:
     async def page_token_secret(self) -> bytes:
         """The HMAC key for page tokens kept in the database (made by the first migration)."""
         if self._page_token_secret is None:
-            async with translate_errors(), self.pool.connection() as conn:
+            async with self.connection() as conn:
                 cur = await conn.execute(
                     "SELECT value FROM service_secrets WHERE name = 'page_token'"
                 )

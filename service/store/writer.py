@@ -22,6 +22,7 @@ from typing import Any
 from opentelemetry import trace
 from psycopg.types.json import Jsonb
 
+from service import deadlines
 from service.codec.blobs import CHUNK_SIZE
 from service.errors import FailedPrecondition, Unavailable
 from service.store import queries
@@ -66,6 +67,8 @@ class _Pending:
     future: asyncio.Future[Outcome] = field(repr=False)
     # The caller's span: the group's database span links to every caller it writes for.
     span_context: trace.SpanContext = field(repr=False)
+    # The caller's deadline (time.monotonic()), None when it set none.
+    deadline: float | None = None
 
 
 def _sizes_and_refs(
@@ -214,7 +217,7 @@ class MessageWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
         span = trace.get_current_span().get_span_context()
-        self._queue.append(_Pending(new, future, span))
+        self._queue.append(_Pending(new, future, span, deadlines.current()))
         if self._flushers < self.concurrency:
             self._flushers += 1
             # A fresh context: the flusher serves many callers, not the one that woke it.
@@ -261,6 +264,9 @@ class MessageWriter:
 
     async def _settle(self, group: list[_Pending]) -> None:
         links = [trace.Link(p.span_context) for p in group if p.span_context.is_valid]
+        # The group waits for a connection as long as its most patient caller would.
+        waits = [p.deadline for p in group]
+        deadlines.set_deadline(None if None in waits else max(w for w in waits if w is not None))
         parent = trace.set_span_in_context(trace.NonRecordingSpan(group[0].span_context))
         try:
             with tracer.start_as_current_span(

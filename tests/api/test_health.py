@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -17,25 +13,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from service.config import Config
 from service.server import LIVENESS_SERVICE, SERVICE_NAME, EmailStoreServer
 from service.store.embedded import EmbeddedPostgres
-from service.store.migrations import apply_migrations
 from tests.factories import store_request
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-@pytest.fixture
-async def own_postgres() -> AsyncIterator[EmbeddedPostgres]:
-    """A private embedded PostgreSQL this test may stop and start."""
-    folder = Path(tempfile.mkdtemp(prefix="emailstore-health-"))
-    embedded = EmbeddedPostgres(folder / "pg")
-    url = await asyncio.to_thread(embedded.start)
-    await asyncio.to_thread(apply_migrations, url)
-    try:
-        yield embedded
-    finally:
-        await asyncio.to_thread(embedded.stop)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _wait_for(health: health_pb2_grpc.HealthStub, service: str, status: int) -> None:
