@@ -12,6 +12,12 @@ from service.config import Config, ConfigError
 
 log = logging.getLogger("emailstore")
 
+# Before grpc is imported: its fork handlers crash forked children now and then (seen as
+# "pg_ctl ... died with SIGSEGV" when the embedded PostgreSQL is stopped while gRPC threads
+# run). Nothing here forks a process that goes on using gRPC (the parse workers are spawned),
+# so the handlers have nothing to protect.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `emailstore` command."""
