@@ -2,9 +2,9 @@
 
 Starts a fresh embedded PostgreSQL, then measures, on the same machine in the same run:
 
-* baseline  - a bare psycopg script storing the same messages (hash + zstd, then the same
-              one-statement insert per message in its own transaction), 32 concurrent tasks on a
-              pool of the same size, no gRPC, no service code;
+* baseline  - a bare psycopg script storing the same fields of the same messages as two rows
+              (metadata, and content with zstd-compressed bodies), one transaction per message,
+              32 concurrent tasks on a pool of 10, no gRPC, no service code or SQL;
 * StoreMessage  - the real `emailstore serve` in its own process, 32 concurrent unary callers;
 * StoreMessages - the same server, the messages sent over 4 concurrent bidirectional streams.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import random
 import shutil
@@ -32,16 +31,13 @@ from typing import Any
 
 import grpc
 import psycopg
-import psycopg_pool
 from emailstore.v1 import emailstore_pb2 as pb
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 from psycopg.conninfo import make_conninfo
-from psycopg.types.json import Jsonb
 
+from benchmarks import baseline as bare_psycopg
 from benchmarks import blobs, ingest
 from benchmarks.corpus import ColdEmail, cold_email
-from service.codec.blobs import CHUNK_SIZE, encode_blob
-from service.store import queries
 from service.store.embedded import EmbeddedPostgres
 from service.store.migrations import apply_migrations
 
@@ -90,93 +86,19 @@ async def _run_concurrently(
 # ---------------------------------------------------------------- baseline
 
 
-def _baseline_params(tenant: str, email: ColdEmail, level: int) -> dict[str, Any]:
-    """The rows of one message for queries.INSERT_MESSAGES, built directly."""
-    text = encode_blob(email.text.encode(), level)
-    html = encode_blob(email.html.encode(), level)
-    key = f"base_{uuid.uuid4().hex}"
-    blobs, chunks = [], []
-    for blob in sorted([text, html], key=lambda b: b.sha256):
-        blobs.append(
-            {
-                "sha256": blob.sha256_hex,
-                "size_bytes": blob.size_bytes,
-                "stored_size_bytes": blob.stored_size_bytes,
-                "codec": blob.codec,
-                "chunk_count": len(blob.chunks),
-                "first_chunk": len(chunks),
-            }
-        )
-        chunks.extend(blob.chunks)
-    message = {
-        "ord": 0,
-        "storage_key": key,
-        "request_id": None,
-        "fingerprint": hashlib.sha256(email.html.encode()).hexdigest(),
-        "email_account_id": "acct-1",
-        "campaign_id": "camp-bench",
-        "lead_id": email.lead_id,
-        "direction": "outbound",
-        "message_type": "email",
-        "status": "queued",
-        "from_email": "sam@acme.io",
-        "from_name": "Sam Seller",
-        "to_email": email.to_email,
-        "recipients": {"to": [[email.to_email, email.to_name]]},
-        "subject": email.subject,
-        "message_id_header": f"<{key}@acme.io>",
-        "in_reply_to": "",
-        "references": [],
-        "thread_refs": [],
-        "new_thread_id": f"thread_{uuid.uuid4().hex}",
-        "labels": {},
-        "raw_size_bytes": text.size_bytes + html.size_bytes,
-        "stored_size_bytes": text.stored_size_bytes + html.stored_size_bytes,
-        "content_hash": hashlib.sha256(email.text.encode()).hexdigest(),
-        "attachment_count": 0,
-        "sent_at": None,
-        "headers": [list(h) for h in email.headers],
-        "text_sha256": text.sha256_hex,
-        "html_sha256": html.sha256_hex,
-        "ingest_hash": None,
-        "parse_status": "structured",
-        "raw_sha256": None,
-        "raw_parts": [],
-    }
-    return {
-        "tenant_id": tenant,
-        "messages": Jsonb([message]),
-        "refs": Jsonb([{"storage_key": key, "sha256": b["sha256"]} for b in blobs]),
-        "blobs": Jsonb(blobs),
-        "attachments": Jsonb([]),
-        "chunks": chunks,
-        "chunk_size": CHUNK_SIZE,
-    }
-
-
 async def bench_baseline(url: str, emails: list[ColdEmail], args: argparse.Namespace) -> Result:
-    """Bare psycopg: the same rows, the same statement, the same pool size, no gRPC."""
-    tenant = str(uuid.uuid4())
-
-    async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute("SET ROLE emailstore_app")
-        await conn.commit()
-
-    pool = psycopg_pool.AsyncConnectionPool(
-        url, min_size=args.pool, max_size=args.pool, configure=configure, open=False
+    """Bare psycopg on two rows per message, no service code (benchmarks/baseline.py)."""
+    bare_psycopg.create_schema(url)
+    count, seconds = await bare_psycopg.run(
+        url,
+        emails,
+        warmup=args.warmup,
+        concurrency=args.concurrency,
+        pool_size=args.baseline_pool,
     )
-    await pool.open(wait=True)
-
-    async def store(email: ColdEmail) -> None:
-        params = _baseline_params(tenant, email, 3)
-        async with pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant,))
-            await conn.execute(queries.INSERT_MESSAGES, params)
-
-    await _run_concurrently(emails[: args.warmup], args.concurrency, store)
-    seconds = await _run_concurrently(emails[args.warmup :], args.concurrency, store)
-    await pool.close()
-    return Result("baseline: bare psycopg, same inserts", len(emails) - args.warmup, seconds)
+    return Result(
+        f"baseline: bare psycopg, 2 rows per message, pool {args.baseline_pool}", count, seconds
+    )
 
 
 # ------------------------------------------------------------------ server
@@ -270,9 +192,15 @@ async def _start_server(
         "EMAILSTORE_DB_POOL_MAX_SIZE": str(args.pool),
         "EMAILSTORE_LOG_LEVEL": "INFO",
     }
+    tree = getattr(args, "server_tree", None)
+    command = (
+        [sys.executable, "-m", "service", "serve"]
+        if tree
+        else [str(Path(sys.executable).parent / "emailstore"), "serve"]
+    )
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "emailstore"),
-        "serve",
+        *command,
+        cwd=tree or None,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -295,11 +223,12 @@ async def _drain(process: asyncio.subprocess.Process) -> None:
         pass
 
 
-def _database(admin_url: str, name: str) -> str:
+def _database(admin_url: str, name: str, *, migrate: bool = True) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_conninfo(admin_url, dbname=name)
-    apply_migrations(url)
+    if migrate:
+        apply_migrations(url)
     return url
 
 
@@ -322,7 +251,12 @@ async def main() -> int:
     parser.add_argument("--messages", type=int, default=6000, help="per scenario, after warm-up")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--pool", type=int, default=16, help="connections, server and baseline")
+    parser.add_argument("--pool", type=int, default=16, help="the server's connections")
+    parser.add_argument("--baseline-pool", type=int, default=10, help="the baseline's connections")
+    parser.add_argument(
+        "--server-tree",
+        help="run `python -m service serve` from this checkout (e.g. an older commit's) instead",
+    )
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument(
         "--only", choices=["messages", "blobs", "ingest"], help="run one group of scenarios only"
@@ -344,7 +278,8 @@ async def main() -> int:
         )
         server, port = await _start_server(_database(admin_url, "bench_service"), args)
         if args.only in (None, "messages"):
-            baseline = await bench_baseline(_database(admin_url, "bench_baseline"), emails, args)
+            bare = _database(admin_url, "bench_baseline", migrate=False)
+            baseline = await bench_baseline(bare, emails, args)
             print(f"  {baseline.name}: {baseline.rate:,.0f} msg/s", flush=True)
             unary = await bench_unary(port, emails, args)
             print(f"  {unary.name}: {unary.rate:,.0f} msg/s", flush=True)

@@ -1,0 +1,113 @@
+"""The yardstick for message writes: what a user could write instead, with no service at all.
+
+A bare psycopg script that stores the same fields of each message as two rows: a metadata row
+(indexed for listing a campaign newest first) and a content row holding the headers and the
+zstd-compressed text and HTML bodies. One transaction per message, concurrent tasks on a
+pool. It shares no code or SQL with the service: no deduplication, no idempotency, no tenant
+isolation, no threading, no tracing; just the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import psycopg_pool
+import zstandard
+
+from benchmarks.corpus import ColdEmail
+
+SCHEMA = """
+CREATE TABLE bare_messages (
+    tenant_id uuid NOT NULL, storage_key text NOT NULL, email_account_id text NOT NULL,
+    campaign_id text NOT NULL, lead_id text NOT NULL, direction text NOT NULL,
+    status text NOT NULL, from_email text NOT NULL, from_name text NOT NULL,
+    to_email text NOT NULL, to_name text NOT NULL, subject text NOT NULL,
+    message_id_header text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, storage_key)
+);
+CREATE INDEX bare_messages_campaign ON bare_messages (tenant_id, campaign_id, created_at DESC);
+CREATE TABLE bare_content (
+    tenant_id uuid NOT NULL, storage_key text NOT NULL, headers jsonb NOT NULL,
+    text_zstd bytea NOT NULL, html_zstd bytea NOT NULL,
+    PRIMARY KEY (tenant_id, storage_key)
+);
+"""
+
+INSERT_MESSAGE = """
+INSERT INTO bare_messages (tenant_id, storage_key, email_account_id, campaign_id, lead_id,
+    direction, status, from_email, from_name, to_email, to_name, subject, message_id_header)
+VALUES (%s, %s, %s, %s, %s, 'outbound', 'queued', %s, %s, %s, %s, %s, %s)
+"""
+INSERT_CONTENT = """
+INSERT INTO bare_content (tenant_id, storage_key, headers, text_zstd, html_zstd)
+VALUES (%s, %s, %s, %s, %s)
+"""
+
+
+def create_schema(url: str) -> None:
+    """The two tables, in a database of their own."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+
+
+async def _run(items: list[Any], concurrency: int, work: Callable[[Any], Any]) -> float:
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+
+    async def worker() -> None:
+        while not queue.empty():
+            await work(queue.get_nowait())
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - start
+
+
+async def run(
+    url: str, emails: list[ColdEmail], *, warmup: int, concurrency: int, pool_size: int
+) -> tuple[int, float]:
+    """Stores the emails (after `warmup` of them); (messages measured, seconds)."""
+    tenant = str(uuid.uuid4())
+    compressor = zstandard.ZstdCompressor(level=3)
+    pool = psycopg_pool.AsyncConnectionPool(url, min_size=pool_size, max_size=pool_size, open=False)
+    await pool.open(wait=True)
+
+    async def store(email: ColdEmail) -> None:
+        key = f"bare_{uuid.uuid4().hex}"
+        text = compressor.compress(email.text.encode())
+        html = compressor.compress(email.html.encode())
+        async with pool.connection() as conn, conn.pipeline(), conn.transaction():
+            await conn.execute(
+                INSERT_MESSAGE,
+                (
+                    tenant,
+                    key,
+                    "acct-1",
+                    "camp-bench",
+                    email.lead_id,
+                    "sam@acme.io",
+                    "Sam Seller",
+                    email.to_email,
+                    email.to_name,
+                    email.subject,
+                    f"<{key}@acme.io>",
+                ),
+            )
+            await conn.execute(
+                INSERT_CONTENT,
+                (tenant, key, json.dumps([list(h) for h in email.headers]), text, html),
+            )
+
+    try:
+        await _run(emails[:warmup], concurrency, store)
+        seconds = await _run(emails[warmup:], concurrency, store)
+    finally:
+        await pool.close()
+    return len(emails) - warmup, seconds
