@@ -50,50 +50,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "gc":
         return asyncio.run(_gc(config))
-    return _migrate(config)
+    return asyncio.run(_migrate(config))
 
 
 async def _gc(config: Config) -> int:
-    from service.core.blobs import BlobService
-    from service.store.blobs import BlobRepository
-    from service.store.database import Database
-    from service.store.embedded import EmbeddedPostgres
+    from service.app import App, database
 
-    embedded = None
-    url = config.database_url
-    if not url:
-        embedded = EmbeddedPostgres(config.data_dir / "postgres")
-        url = await asyncio.to_thread(embedded.start)
-    db = Database(url, min_size=1, max_size=2, timeout_s=config.db_pool_timeout_s)
-    try:
-        await db.open()
-        result = await BlobService(config, BlobRepository(db)).collect_garbage()
-        print(
-            f"visited {result.tenants} tenant(s): freed {result.blobs} blob(s) and "
-            f"{result.uploads} expired upload(s), {result.freed_bytes:,} bytes"
-        )
-    finally:
-        await db.close()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
+    async with database(config) as target:
+        app = App(config, target.url, pool_size=2)
+        try:
+            await app.open()
+            result = await app.gc.collect()
+        finally:
+            await app.close()
+    print(
+        f"visited {result.tenants} tenant(s): freed {result.blobs} blob(s) and "
+        f"{result.uploads} expired upload(s), {result.freed_bytes:,} bytes"
+    )
     return 0
 
 
-def _migrate(config: Config) -> int:
-    from service.store.embedded import EmbeddedPostgres
-    from service.store.migrations import apply_migrations
+async def _migrate(config: Config) -> int:
+    from service.app import database, migrate
 
-    embedded = None
-    url = config.database_url
-    if not url:
-        embedded = EmbeddedPostgres(config.data_dir / "postgres")
-        url = embedded.start()
-    try:
-        applied = apply_migrations(url)
-        log.info("%d migration(s) applied", len(applied))
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    async with database(config) as target:
+        applied = await migrate(target)
+    log.info("%d migration(s) applied", applied)
     return 0
 
 

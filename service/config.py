@@ -9,9 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -143,14 +141,6 @@ class Config:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-
-    def with_overrides(self, **changes: Any) -> Config:
-        """A copy with some fields changed (tests and the CLI use it)."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(changes)
-        config = Config(**values)
-        config.validate()
-        return config
 
 
 def _parse_bool(raw: str) -> bool:

@@ -29,6 +29,11 @@ class EmailStoreError(Exception):
 class InvalidArgument(EmailStoreError):
     """The request is malformed: a field is missing, too long or does not parse."""
 
+    @classmethod
+    def field(cls, field: str, description: str) -> InvalidArgument:
+        """The error of one field: "<field> <description>", with its violation."""
+        return cls(f"{field} {description}", violations=[FieldViolation(field, description)])
+
 
 class NotFound(EmailStoreError):
     """The key does not exist for this tenant (or belongs to another one)."""
@@ -52,6 +57,10 @@ class ResourceExhausted(EmailStoreError):
 
 class Unavailable(EmailStoreError):
     """The database cannot be reached right now; retrying is safe."""
+
+
+class TransientConflict(Unavailable):
+    """A transaction lost a deadlock or serialization race; retrying it will succeed."""
 
 
 class Internal(EmailStoreError):

@@ -1,4 +1,12 @@
-"""Plain data shared by all layers: what a message is, independent of gRPC and SQL."""
+"""The shape of a message, shared by every layer: plain values, no gRPC, no SQL.
+
+A message is a few value objects, each named once and used everywhere: who it belongs to
+(`Owner`), what kind it is (`Classification`), who wrote to whom about what (`Envelope`), which
+conversation it is in (`Thread`), when things happened (`Timeline`), what it weighs (`Sizes`),
+how parsing went (`Parse`), and, in the FULL view, its `Content`. The API converts these to and
+from protobuf in one module (`service.api.convert`), the store to and from rows in one module
+(`service.store.rows`).
+"""
 
 from __future__ import annotations
 
@@ -45,6 +53,13 @@ class View(Enum):
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who is calling: the tenant whose data the call may touch (later also the principal)."""
+
+    tenant_id: str
+
+
+@dataclass(frozen=True)
 class Address:
     """An addr-spec with an optional display name."""
 
@@ -64,45 +79,86 @@ class Header:
 
 
 @dataclass(frozen=True)
-class AttachmentInput:
-    """An attachment as a caller hands it in: bytes, or the digest of a stored blob."""
+class Owner:
+    """Whose message it is, in the platform's terms: mailbox, campaign and lead."""
 
-    filename: str = ""
-    mime_type: str = ""
-    disposition: str = ""
-    content_id: str = ""
-    content: bytes | None = None
-    blob_sha256: str = ""
-
-
-@dataclass(frozen=True)
-class StoreMessageInput:
-    """A structured message to store, as received (not yet validated)."""
-
-    tenant_id: str
-    storage_key: str = ""
-    request_id: str = ""
     email_account_id: str = ""
     campaign_id: str = ""
     lead_id: str = ""
-    direction: Direction | None = None
-    message_type: MessageType | None = None
-    status: MessageStatus | None = None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Which way it went, what kind of message it is, and where it is in its life."""
+
+    direction: Direction
+    message_type: MessageType
+    status: MessageStatus
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who wrote to whom, about what, and which messages it answers: what the headers say."""
+
     from_address: Address | None = None
     to: tuple[Address, ...] = ()
     cc: tuple[Address, ...] = ()
     bcc: tuple[Address, ...] = ()
     reply_to: tuple[Address, ...] = ()
     subject: str = ""
-    text_body: str = ""
-    html_body: str = ""
-    headers: tuple[Header, ...] = ()
     message_id_header: str = ""
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
-    attachments: tuple[AttachmentInput, ...] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Thread:
+    """The conversation a message belongs to, and the message it replies to when known."""
+
+    thread_id: str
+    parent_storage_key: str = ""
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """When things happened to a message."""
+
+    created_at: datetime
+    updated_at: datetime
     sent_at: datetime | None = None
+    expires_at: datetime | None = None
+    archived_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What a message weighs: raw (before dedup and compression) and stored, and its digest.
+
+    content_hash: hex SHA-256 of the raw RFC 5322 bytes (ingested) or of the canonical content
+    (structured).
+    """
+
+    raw_size_bytes: int
+    stored_size_bytes: int
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Parse:
+    """How far parsing got: "structured" (StoreMessage), "parsed", or "unparsed: <why>"; and
+    what it had to leave unset or keep raw (ingested mail)."""
+
+    status: str = "structured"
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Content:
+    """The headers and bodies of a message (the FULL view)."""
+
+    headers: tuple[Header, ...] = ()
+    text_body: str = ""
+    html_body: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,44 +175,38 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class AttachmentData:
+    """An attachment of a message about to be stored: its metadata, and its bytes or the
+    digest of bytes the tenant has already (uploaded with UploadBlob).
+
+    part_path: ingested mail, where the part is in the MIME tree ("1.2").
+    """
+
+    filename: str
+    mime_type: str
+    disposition: str  # "attachment" | "inline"
+    content_id: str
+    content: bytes | None = field(default=None, repr=False)
+    digest: bytes | None = None
+    part_path: str = ""
+
+
+@dataclass(frozen=True)
 class Message:
-    """A stored message. Headers and bodies are None in the METADATA view."""
+    """A stored message; `content` only in the FULL view."""
 
     tenant_id: str
     storage_key: str
-    email_account_id: str
-    campaign_id: str
-    lead_id: str
-    direction: Direction
-    message_type: MessageType
-    status: MessageStatus
-    from_address: Address | None
-    to: tuple[Address, ...]
-    cc: tuple[Address, ...]
-    bcc: tuple[Address, ...]
-    reply_to: tuple[Address, ...]
-    subject: str
-    message_id_header: str
-    in_reply_to: str
-    references: tuple[str, ...]
-    thread_id: str
-    parent_storage_key: str
-    created_at: datetime
-    updated_at: datetime
-    sent_at: datetime | None
-    expires_at: datetime | None
-    archived_at: datetime | None
-    raw_size_bytes: int
-    stored_size_bytes: int
-    content_hash: str
-    attachments: tuple[Attachment, ...]
-    labels: Mapping[str, str]
-    headers: tuple[Header, ...] | None = None
-    text_body: str | None = None
-    html_body: str | None = None
-    parse_status: str = "structured"
-    # Ingested mail: what parsing had to leave unset or keep raw, and why.
-    parse_warnings: tuple[str, ...] = ()
+    owner: Owner
+    kind: Classification
+    envelope: Envelope
+    thread: Thread
+    times: Timeline
+    size: Sizes
+    attachments: tuple[Attachment, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    parse: Parse = Parse()
+    content: Content | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +215,49 @@ class StoreResult:
 
     message: Message
     deduplicated: bool
+
+
+# ------------------------------------------------------------------ requests
+
+
+@dataclass(frozen=True)
+class AttachmentInput:
+    """An attachment as a caller hands it in: bytes, or the digest of a stored blob."""
+
+    filename: str = ""
+    mime_type: str = ""
+    disposition: str = ""
+    content_id: str = ""
+    content: bytes | None = None
+    blob_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class StoreMessageInput:
+    """A structured message to store, as received (not yet validated). Unset kinds are None."""
+
+    storage_key: str = ""
+    request_id: str = ""
+    owner: Owner = Owner()
+    direction: Direction | None = None
+    message_type: MessageType | None = None
+    status: MessageStatus | None = None
+    envelope: Envelope = Envelope()
+    content: Content = Content()
+    attachments: tuple[AttachmentInput, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RawMessageInput:
+    """The metadata of an IngestRawMessage stream (the bytes travel separately)."""
+
+    owner: Owner = Owner()
+    direction: Direction | None = None
+    storage_key: str = ""
+    request_id: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -187,8 +280,7 @@ class MessageFilter:
 class ListMessagesInput:
     """A ListMessages request."""
 
-    tenant_id: str
-    filter: MessageFilter
+    filter: MessageFilter = MessageFilter()
     page_size: int = 0
     page_token: str = ""
 
@@ -263,23 +355,8 @@ class UploadStatus:
 class DownloadRequest:
     """Which bytes to read: an attachment of a message, or a blob by digest, and a range."""
 
-    tenant_id: str
     storage_key: str = ""
     attachment_id: str = ""
     blob_sha256: str = ""
     read_offset: int = 0
     read_limit: int = 0
-
-
-@dataclass(frozen=True)
-class RawMessageInput:
-    """The metadata of an IngestRawMessage stream (the bytes travel separately)."""
-
-    tenant_id: str
-    email_account_id: str = ""
-    direction: Direction | None = None
-    campaign_id: str = ""
-    lead_id: str = ""
-    storage_key: str = ""
-    request_id: str = ""
-    labels: Mapping[str, str] = field(default_factory=dict)

@@ -1,6 +1,6 @@
 """The gRPC server: one start order and one stop order.
 
-Start: pool -> (migrations) -> use cases -> servicers, health, reflection -> listen.
+Start: (database, migrations) -> app: pool, use cases -> servicers, health, reflection -> listen.
 Stop (SIGTERM/SIGINT): health NOT_SERVING -> stop accepting -> in-flight RPCs finish within the
 grace period -> close the pool.
 """
@@ -19,21 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
+from service.api.interceptors import ErrorsInterceptor, RequestsInterceptor, TracingInterceptor
 from service.api.reflection import DocumentedReflectionServicer
-from service.api.servicer import ITEMWISE_METHODS, EmailStoreServicer
-from service.api.status import ErrorsAndTracingInterceptor
-from service.codec.mime import MimeLimits
+from service.api.servicer import ITEMWISE_METHODS, EmailStoreServicer, UseCases
+from service.app import App, database, migrate
 from service.config import Config
-from service.core.blobs import BlobService
-from service.core.ingest import IngestService, ParserPool
-from service.core.messages import MessageService
-from service.core.page_tokens import PageTokens
-from service.store.blobs import BlobRepository
-from service.store.database import Database
-from service.store.embedded import EmbeddedPostgres
-from service.store.messages import MessageRepository
-from service.store.migrations import apply_migrations
-from service.store.writer import MessageWriter
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +36,14 @@ LIVENESS_SERVICE = "liveness"
 _MIN_PROBE_GAP_S = 0.05
 
 
-def _reflection_v1_handler(servicer: object) -> grpc.GenericRpcHandler:
+def _reflection_v1_handler(servicer: DocumentedReflectionServicer) -> grpc.GenericRpcHandler:
     # grpcio-reflection implements v1alpha only; v1 is the same protocol under a new package
     # name, byte for byte, so the same servicer answers both (newer grpcurl asks for v1 first).
     return grpc.method_handlers_generic_handler(
         "grpc.reflection.v1.ServerReflection",
         {
             "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
-                servicer.ServerReflectionInfo,  # type: ignore[attr-defined]
+                servicer.ServerReflectionInfo,
                 request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
                 response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
             )
@@ -62,43 +52,30 @@ def _reflection_v1_handler(servicer: object) -> grpc.GenericRpcHandler:
 
 
 class EmailStoreServer:
-    """The service on one database URL: pool, servicers, health watcher, gRPC server."""
+    """The service on one database URL: the app, the gRPC server, the health watcher."""
 
     def __init__(self, config: Config, database_url: str) -> None:
         self.config = config
         self.database_url = database_url
-        self.db = Database(
-            database_url,
-            min_size=config.db_pool_min_size,
-            max_size=config.db_pool_max_size,
-            timeout_s=config.db_pool_timeout_s,
-        )
+        self.app = App(config, database_url)
+        self.db = self.app.db
         self.health = HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._health_task: asyncio.Task[None] | None = None
         self._gc_task: asyncio.Task[None] | None = None
-        self.parser: ParserPool | None = None
         self._serving = False
 
     async def start(self) -> None:
         """Opens the pool, registers the services and starts listening."""
-        await self.db.open()
-        secret = (
-            self.config.page_token_secret.encode()
-            if self.config.page_token_secret
-            else await self.db.page_token_secret()
-        )
-        writer = MessageWriter(
-            self.db,
-            max_batch=self.config.write_batch_max,
-            concurrency=self.config.write_concurrency,
-        )
-        repository = MessageRepository(self.db, writer)
-        messages = MessageService(self.config, repository, PageTokens(secret))
+        await self.app.open()
         limit = self.config.max_grpc_message_bytes
         server = grpc.aio.server(
-            interceptors=[ErrorsAndTracingInterceptor(ITEMWISE_METHODS)],
+            interceptors=[
+                TracingInterceptor(),
+                ErrorsInterceptor(),
+                RequestsInterceptor(ITEMWISE_METHODS),
+            ],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 # Responses stream large content in chunks; a FULL message may still be big.
@@ -106,18 +83,14 @@ class EmailStoreServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        self.blobs = BlobService(self.config, BlobRepository(self.db))
-        self.parser = ParserPool(
-            self.config.parse_workers,
-            self.config.parse_timeout_s,
-            MimeLimits(
-                max_parts=self.config.max_attachments,
-                max_header_bytes=self.config.max_header_bytes,
-            ),
+        cases = UseCases(
+            messages=self.app.messages,
+            ingest=self.app.ingest,
+            uploads=self.app.uploads,
+            downloads=self.app.downloads,
         )
-        ingest = IngestService(self.config, repository, self.blobs.repository, self.parser)
         pb_grpc.add_EmailStoreServicer_to_server(
-            EmailStoreServicer(messages, self.blobs, ingest), server
+            EmailStoreServicer(cases, self.config.max_message_bytes), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection_names = (
@@ -177,7 +150,7 @@ class EmailStoreServer:
         while True:
             await asyncio.sleep(self.config.gc_interval_s)
             try:
-                await self.blobs.collect_garbage()
+                await self.app.gc.collect()
             except Exception:  # the next pass tries again; the database may just be down
                 log.warning("garbage collection pass failed", exc_info=True)
 
@@ -197,29 +170,24 @@ class EmailStoreServer:
         await self.health.enter_graceful_shutdown()
         if self.server is not None:
             await self.server.stop(grace)
-        if self.parser is not None:
-            self.parser.close()
-        await self.db.close()
+        await self.app.close()
 
 
 async def serve(config: Config) -> None:
     """Runs the service until SIGTERM or SIGINT, starting the embedded database if needed."""
-    embedded: EmbeddedPostgres | None = None
-    database_url = config.database_url
-    if not database_url:
-        embedded = EmbeddedPostgres(config.data_dir / "postgres")
-        database_url = await asyncio.to_thread(embedded.start)
-    try:
+    async with database(config) as target:
         if config.migrate_on_start:
-            await asyncio.to_thread(apply_migrations, database_url)
-        server = EmailStoreServer(config, database_url)
+            await migrate(target)
+        server = EmailStoreServer(config, target.url)
         await server.start()
-        where = f"embedded PostgreSQL in {embedded.data_dir}" if embedded else _redact(database_url)
+        listening = (
+            config.listen if server.port == _port_of(config.listen) else f"port {server.port}"
+        )
         log.info(
             "EmailStore listening on %s (database: %s)",
-            config.listen if server.port == _port_of(config.listen) else f"port {server.port}",
-            where,
-            extra={"listen": config.listen, "database": where},
+            listening,
+            target.description,
+            extra={"listen": config.listen, "database": target.description},
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -228,9 +196,6 @@ async def serve(config: Config) -> None:
         await stop.wait()
         log.info("shutting down (grace %.1fs)", config.shutdown_grace_s)
         await server.stop()
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
     log.info("stopped")
 
 
@@ -239,14 +204,3 @@ def _port_of(listen: str) -> int:
         return int(listen.rsplit(":", 1)[1])
     except (IndexError, ValueError):
         return -1
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for the log."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

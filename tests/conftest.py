@@ -26,13 +26,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from psycopg.conninfo import make_conninfo
 
+from service.app import App
 from service.config import Config
 from service.core.messages import MessageService
-from service.core.page_tokens import PageTokens
+from service.models import Caller
 from service.server import EmailStoreServer
 from service.store.database import Database
 from service.store.embedded import EmbeddedPostgres
-from service.store.messages import MessageRepository
 from service.store.migrations import apply_migrations
 
 # One in-memory exporter for the whole session: the global tracer provider can be set once.
@@ -122,9 +122,26 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def messages(db: Database, config: Config) -> MessageService:
+async def app(config: Config, database_url: str) -> AsyncIterator[App]:
+    """The service's use cases on the test database (no gRPC)."""
+    application = App(config, database_url, pool_size=4)
+    await application.open()
+    try:
+        yield application
+    finally:
+        await application.close()
+
+
+@pytest.fixture
+def messages(app: App) -> MessageService:
     """The message use cases on the test database."""
-    return MessageService(config, MessageRepository(db), PageTokens(await db.page_token_secret()))
+    return app.messages
+
+
+@pytest.fixture
+def caller(tenant: str) -> Caller:
+    """The caller of the test's tenant."""
+    return Caller(tenant)
 
 
 @pytest.fixture

@@ -15,10 +15,29 @@ HTML = (
 )
 
 
-def store_input(tenant_id: str, **overrides: Any) -> models.StoreMessageInput:
-    """A valid outbound cold email as a model."""
+# Where each flat field name of a StoreMessageRequest lives in the model's value objects.
+_PLACES = {
+    "email_account_id": "owner",
+    "campaign_id": "owner",
+    "lead_id": "owner",
+    "from_address": "envelope",
+    "to": "envelope",
+    "cc": "envelope",
+    "bcc": "envelope",
+    "reply_to": "envelope",
+    "subject": "envelope",
+    "message_id_header": "envelope",
+    "in_reply_to": "envelope",
+    "references": "envelope",
+    "headers": "content",
+    "text_body": "content",
+    "html_body": "content",
+}
+
+
+def store_input(**overrides: Any) -> models.StoreMessageInput:
+    """A valid outbound cold email as a model; overrides name fields as the proto does."""
     values: dict[str, Any] = {
-        "tenant_id": tenant_id,
         "email_account_id": "acct-1",
         "campaign_id": "camp-1",
         "lead_id": "lead-1",
@@ -31,7 +50,19 @@ def store_input(tenant_id: str, **overrides: Any) -> models.StoreMessageInput:
         "headers": (models.Header("X-Campaign", "camp-1"),),
     }
     values.update(overrides)
-    return models.StoreMessageInput(**values)
+    parts: dict[str, dict[str, Any]] = {"owner": {}, "envelope": {}, "content": {}}
+    top: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in _PLACES:
+            parts[_PLACES[name]][name] = value
+        else:
+            top[name] = value
+    return models.StoreMessageInput(
+        owner=models.Owner(**parts["owner"]),
+        envelope=models.Envelope(**parts["envelope"]),
+        content=models.Content(**parts["content"]),
+        **top,
+    )
 
 
 def store_request(tenant_id: str, **overrides: Any) -> pb.StoreMessageRequest:

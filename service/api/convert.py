@@ -1,4 +1,5 @@
-"""Conversion between generated protobuf messages and the service's models."""
+"""Conversion between generated protobuf messages and the service's models: the one place that
+knows both shapes (the proto's flat Message, the models' value objects)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from emailstore.v1 import emailstore_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from service import models
-from service.errors import FieldViolation, InvalidArgument
+from service.errors import InvalidArgument
 
 _DIRECTION: dict[int, models.Direction] = {
     pb.INBOUND: models.Direction.INBOUND,
@@ -37,34 +38,32 @@ _STATUS: dict[int, models.MessageStatus] = {
 _STATUS_PB: dict[models.MessageStatus, Any] = {v: k for k, v in _STATUS.items()}
 
 
-def direction(value: int, field: str = "direction") -> models.Direction | None:
-    """The model direction, None for DIRECTION_UNSPECIFIED."""
+def _enum(table: dict[int, Any], value: int, field: str) -> Any:
+    """The model value of a proto enum, None for its UNSPECIFIED (0)."""
     if value == 0:
         return None
-    result = _DIRECTION.get(value)
-    if result is None:
-        raise _unknown(field, value)
-    return result
+    found = table.get(value)
+    if found is None:
+        raise InvalidArgument.field(field, f"has an unknown value {value}")
+    return found
+
+
+def direction(value: int, field: str = "direction") -> models.Direction | None:
+    """The model direction, None for DIRECTION_UNSPECIFIED."""
+    found: models.Direction | None = _enum(_DIRECTION, value, field)
+    return found
 
 
 def message_type(value: int, field: str = "message_type") -> models.MessageType | None:
     """The model message type, None for MESSAGE_TYPE_UNSPECIFIED."""
-    if value == 0:
-        return None
-    result = _TYPE.get(value)
-    if result is None:
-        raise _unknown(field, value)
-    return result
+    found: models.MessageType | None = _enum(_TYPE, value, field)
+    return found
 
 
 def status(value: int, field: str = "status") -> models.MessageStatus | None:
     """The model status, None for MESSAGE_STATUS_UNSPECIFIED."""
-    if value == 0:
-        return None
-    result = _STATUS.get(value)
-    if result is None:
-        raise _unknown(field, value)
-    return result
+    found: models.MessageStatus | None = _enum(_STATUS, value, field)
+    return found
 
 
 def view(value: int) -> models.View:
@@ -73,18 +72,12 @@ def view(value: int) -> models.View:
         return models.View.METADATA
     if value in (pb.FULL, pb.VIEW_UNSPECIFIED):
         return models.View.FULL
-    raise _unknown("view", value)
-
-
-def _unknown(field: str, value: int) -> InvalidArgument:
-    return InvalidArgument(
-        f"{field} has an unknown value {value}",
-        violations=[FieldViolation(field, f"unknown enum value {value}")],
-    )
+    raise InvalidArgument.field("view", f"has an unknown value {value}")
 
 
 def timestamp(value: Timestamp, present: bool) -> datetime | None:
-    """A UTC datetime, or None when the field is unset."""
+    """A UTC datetime, or None when the field is unset. The range is checked for every
+    request before it gets here (service.api.requests)."""
     if not present:
         return None
     return value.ToDatetime(tzinfo=UTC)
@@ -95,52 +88,55 @@ def _set_timestamp(target: Timestamp, value: datetime | None) -> None:
         target.FromDatetime(value)
 
 
-def _address(a: pb.Address) -> models.Address:
-    return models.Address(email=a.email, name=a.name)
-
-
 def _addresses(items: Iterable[pb.Address]) -> tuple[models.Address, ...]:
-    return tuple(_address(a) for a in items)
+    return tuple(models.Address(a.email, a.name) for a in items)
+
+
+def _owner(r: pb.StoreMessageRequest | pb.RawMessageMetadata) -> models.Owner:
+    return models.Owner(r.email_account_id, r.campaign_id, r.lead_id)
+
+
+def _attachment_input(a: pb.AttachmentInput) -> models.AttachmentInput:
+    source = a.WhichOneof("source")
+    return models.AttachmentInput(
+        filename=a.filename,
+        mime_type=a.mime_type,
+        disposition=a.disposition,
+        content_id=a.content_id,
+        content=a.content if source == "content" else None,
+        blob_sha256=a.blob_sha256 if source == "blob_sha256" else "",
+    )
 
 
 def store_request(r: pb.StoreMessageRequest) -> models.StoreMessageInput:
     """A StoreMessageRequest as a model (validation happens in the core)."""
-    attachments = []
-    for a in r.attachments:
-        source = a.WhichOneof("source")
-        attachments.append(
-            models.AttachmentInput(
-                filename=a.filename,
-                mime_type=a.mime_type,
-                disposition=a.disposition,
-                content_id=a.content_id,
-                content=a.content if source == "content" else None,
-                blob_sha256=a.blob_sha256 if source == "blob_sha256" else "",
-            )
-        )
+    sender = r.from_address
     return models.StoreMessageInput(
-        tenant_id=r.tenant_id,
         storage_key=r.storage_key,
         request_id=r.request_id,
-        email_account_id=r.email_account_id,
-        campaign_id=r.campaign_id,
-        lead_id=r.lead_id,
+        owner=_owner(r),
         direction=direction(r.direction),
         message_type=message_type(r.message_type),
         status=status(r.status),
-        from_address=_address(r.from_address) if r.HasField("from_address") else None,
-        to=_addresses(r.to),
-        cc=_addresses(r.cc),
-        bcc=_addresses(r.bcc),
-        reply_to=_addresses(r.reply_to),
-        subject=r.subject,
-        text_body=r.text_body,
-        html_body=r.html_body,
-        headers=tuple(models.Header(h.name, h.value) for h in r.headers),
-        message_id_header=r.message_id_header,
-        in_reply_to=r.in_reply_to,
-        references=tuple(r.references),
-        attachments=tuple(attachments),
+        envelope=models.Envelope(
+            from_address=models.Address(sender.email, sender.name)
+            if r.HasField("from_address")
+            else None,
+            to=_addresses(r.to),
+            cc=_addresses(r.cc),
+            bcc=_addresses(r.bcc),
+            reply_to=_addresses(r.reply_to),
+            subject=r.subject,
+            message_id_header=r.message_id_header,
+            in_reply_to=r.in_reply_to,
+            references=tuple(r.references),
+        ),
+        content=models.Content(
+            headers=tuple(models.Header(h.name, h.value) for h in r.headers),
+            text_body=r.text_body,
+            html_body=r.html_body,
+        ),
+        attachments=tuple(_attachment_input(a) for a in r.attachments),
         labels=dict(r.labels),
         sent_at=timestamp(r.sent_at, r.HasField("sent_at")),
     )
@@ -149,11 +145,8 @@ def store_request(r: pb.StoreMessageRequest) -> models.StoreMessageInput:
 def raw_metadata(r: pb.RawMessageMetadata) -> models.RawMessageInput:
     """The metadata of an IngestRawMessage stream as a model."""
     return models.RawMessageInput(
-        tenant_id=r.tenant_id,
-        email_account_id=r.email_account_id,
+        owner=_owner(r),
         direction=direction(r.direction, "metadata.direction"),
-        campaign_id=r.campaign_id,
-        lead_id=r.lead_id,
         storage_key=r.storage_key,
         request_id=r.request_id,
         labels=dict(r.labels),
@@ -174,15 +167,21 @@ def upload_part(r: pb.UploadBlobRequest) -> models.UploadPart:
     )
 
 
+def download_request(r: pb.DownloadAttachmentRequest) -> models.DownloadRequest:
+    """A DownloadAttachmentRequest as a model."""
+    return models.DownloadRequest(
+        storage_key=r.storage_key,
+        attachment_id=r.attachment_id,
+        blob_sha256=r.blob_sha256,
+        read_offset=r.read_offset,
+        read_limit=r.read_limit,
+    )
+
+
 def list_request(r: pb.ListMessagesRequest) -> models.ListMessagesInput:
     """A ListMessagesRequest as a model."""
-    statuses = []
-    for i, s in enumerate(r.status):
-        converted = status(s, f"status[{i}]")
-        if converted is not None:
-            statuses.append(converted)
+    statuses = [status(s, f"status[{i}]") for i, s in enumerate(r.status)]
     return models.ListMessagesInput(
-        tenant_id=r.tenant_id,
         filter=models.MessageFilter(
             campaign_id=r.campaign_id,
             lead_id=r.lead_id,
@@ -190,7 +189,7 @@ def list_request(r: pb.ListMessagesRequest) -> models.ListMessagesInput:
             thread_id=r.thread_id,
             direction=direction(r.direction),
             message_type=message_type(r.message_type),
-            statuses=tuple(sorted(set(statuses))),
+            statuses=tuple(sorted({s for s in statuses if s is not None})),
             created_after=timestamp(r.created_after, r.HasField("created_after")),
             created_before=timestamp(r.created_before, r.HasField("created_before")),
             include_archived=r.include_archived,
@@ -204,64 +203,58 @@ def _address_pb(a: models.Address) -> pb.Address:
     return pb.Address(email=a.email, name=a.name)
 
 
+def _attachment_pb(a: models.Attachment) -> pb.Attachment:
+    return pb.Attachment(
+        id=a.id,
+        filename=a.filename,
+        mime_type=a.mime_type,
+        size_bytes=a.size_bytes,
+        sha256=a.sha256,
+        disposition=a.disposition,
+        content_id=a.content_id,
+    )
+
+
 def message(m: models.Message) -> pb.Message:
-    """A model message as the proto Message (FULL fields only when the model has them)."""
+    """A model message as the proto Message (headers and bodies when the model has them)."""
+    e, t = m.envelope, m.times
     out = pb.Message(
         tenant_id=m.tenant_id,
         storage_key=m.storage_key,
-        email_account_id=m.email_account_id,
-        campaign_id=m.campaign_id,
-        lead_id=m.lead_id,
-        direction=_DIRECTION_PB[m.direction],
-        message_type=_TYPE_PB[m.message_type],
-        status=_STATUS_PB[m.status],
-        to=[_address_pb(a) for a in m.to],
-        cc=[_address_pb(a) for a in m.cc],
-        bcc=[_address_pb(a) for a in m.bcc],
-        reply_to=[_address_pb(a) for a in m.reply_to],
-        subject=m.subject,
-        message_id_header=m.message_id_header,
-        in_reply_to=m.in_reply_to,
-        references=list(m.references),
-        thread_id=m.thread_id,
-        parent_storage_key=m.parent_storage_key,
-        raw_size_bytes=m.raw_size_bytes,
-        stored_size_bytes=m.stored_size_bytes,
-        content_hash=m.content_hash,
-        attachments=[
-            pb.Attachment(
-                id=a.id,
-                filename=a.filename,
-                mime_type=a.mime_type,
-                size_bytes=a.size_bytes,
-                sha256=a.sha256,
-                disposition=a.disposition,
-                content_id=a.content_id,
-            )
-            for a in m.attachments
-        ],
+        email_account_id=m.owner.email_account_id,
+        campaign_id=m.owner.campaign_id,
+        lead_id=m.owner.lead_id,
+        direction=_DIRECTION_PB[m.kind.direction],
+        message_type=_TYPE_PB[m.kind.message_type],
+        status=_STATUS_PB[m.kind.status],
+        to=[_address_pb(a) for a in e.to],
+        cc=[_address_pb(a) for a in e.cc],
+        bcc=[_address_pb(a) for a in e.bcc],
+        reply_to=[_address_pb(a) for a in e.reply_to],
+        subject=e.subject,
+        message_id_header=e.message_id_header,
+        in_reply_to=e.in_reply_to,
+        references=list(e.references),
+        thread_id=m.thread.thread_id,
+        parent_storage_key=m.thread.parent_storage_key,
+        raw_size_bytes=m.size.raw_size_bytes,
+        stored_size_bytes=m.size.stored_size_bytes,
+        content_hash=m.size.content_hash,
+        attachments=[_attachment_pb(a) for a in m.attachments],
         labels=dict(m.labels),
-        parse_status=m.parse_status,
-        parse_warnings=list(m.parse_warnings),
+        parse_status=m.parse.status,
+        parse_warnings=list(m.parse.warnings),
     )
-    if m.from_address is not None:
-        out.from_address.CopyFrom(_address_pb(m.from_address))
-    _set_timestamp(out.created_at, m.created_at)
-    _set_timestamp(out.updated_at, m.updated_at)
-    if m.sent_at is not None:
-        _set_timestamp(out.sent_at, m.sent_at)
-    if m.expires_at is not None:
-        _set_timestamp(out.expires_at, m.expires_at)
-    if m.archived_at is not None:
-        _set_timestamp(out.archived_at, m.archived_at)
-    if m.headers is not None:
+    if e.from_address is not None:
+        out.from_address.CopyFrom(_address_pb(e.from_address))
+    for name in ("created_at", "updated_at", "sent_at", "expires_at", "archived_at"):
+        _set_timestamp(getattr(out, name), getattr(t, name))
+    if m.content is not None:
         out.headers.extend(
-            pb.Header(name=h.name, value=h.value, kept_raw=h.kept_raw) for h in m.headers
+            pb.Header(name=h.name, value=h.value, kept_raw=h.kept_raw) for h in m.content.headers
         )
-    if m.text_body is not None:
-        out.text_body = m.text_body
-    if m.html_body is not None:
-        out.html_body = m.html_body
+        out.text_body = m.content.text_body
+        out.html_body = m.content.html_body
     return out
 
 

@@ -39,6 +39,7 @@ def _symbols(file: descriptor_pb2.FileDescriptorProto) -> set[str]:
     return names
 
 
+# grpcio-reflection ships no type information, so its base class is Any to mypy.
 class DocumentedReflectionServicer(reflection.aio.ReflectionServicer):  # type: ignore[misc]
     """Reflection (v1alpha wire format, also mounted as v1) with source comments."""
 

@@ -46,37 +46,34 @@ def _is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
 
-@functools.cache
-def _timestamp_fields(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
-    """The fields of a message type that are, or (nested, repeated, in maps) hold, Timestamps."""
-    found = []
-    for field in descriptor.fields:
-        target = field.message_type
-        if target is None:
-            continue
-        if _is_map(field):
-            target = target.fields_by_name["value"].message_type
-            if target is None:
-                continue
-        if target.full_name == TIMESTAMP or _holds_timestamps(target, frozenset({descriptor})):
-            found.append(field)
-    return tuple(found)
+def _target(field: FieldDescriptor) -> Descriptor | None:
+    """The message type a field holds (for a map, its values'), None for scalars."""
+    target = field.message_type
+    if target is not None and _is_map(field):
+        target = target.fields_by_name["value"].message_type
+    return target
 
 
 def _holds_timestamps(descriptor: Descriptor, seen: frozenset[Descriptor]) -> bool:
+    if descriptor.full_name == TIMESTAMP:
+        return True
     if descriptor in seen:
         return False  # a recursive type: its Timestamps are found where it starts
-    for field in descriptor.fields:
-        target = field.message_type
-        if target is None:
-            continue
-        if _is_map(field):
-            target = target.fields_by_name["value"].message_type
-            if target is None:
-                continue
-        if target.full_name == TIMESTAMP or _holds_timestamps(target, seen | {descriptor}):
-            return True
-    return False
+    return any(
+        (target := _target(field)) is not None and _holds_timestamps(target, seen | {descriptor})
+        for field in descriptor.fields
+    )
+
+
+@functools.cache
+def _timestamp_fields(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
+    """The fields of a message type that are, or (nested, repeated, in maps) hold, Timestamps."""
+    return tuple(
+        field
+        for field in descriptor.fields
+        if (target := _target(field)) is not None
+        and _holds_timestamps(target, frozenset({descriptor}))
+    )
 
 
 def timestamp_violation(message: Message, prefix: str = "") -> FieldViolation | None:

@@ -190,3 +190,8 @@ def decode_chunk(codec: str, stored: bytes) -> bytes:
 def decode_blob(codec: str, stored_chunks: Iterable[bytes]) -> bytes:
     """Returns the original bytes of a blob from its stored chunks, in order."""
     return b"".join(decode_chunk(codec, chunk) for chunk in stored_chunks)
+
+
+def decode_text(codec: str, stored_chunks: Iterable[bytes]) -> str:
+    """A text body's blob as text (UTF-8; what does not decode becomes U+FFFD)."""
+    return decode_blob(codec, stored_chunks).decode("utf-8", errors="replace")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 from service.codec.mime import (
@@ -28,9 +30,11 @@ from service.codec.mime import (
     MimeLimitExceeded,
     MimeLimits,
     Skeleton,
+    SplitMessage,
     StoredBody,
     split_message,
 )
+from service.models import Address, AttachmentData, Envelope, Header
 
 _MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
 _ORIGINAL_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:[ \t]*(<[^<>\s\x00-\x1f\x7f]+>)")
@@ -69,28 +73,6 @@ def _bytes_as_text(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class ParsedHeader:
-    """A header field, decoded. kept_raw: its decoded text could not be stored (a NUL, or an
-    invalid code point), so the value is the field body as it came, unfolded, undecoded."""
-
-    name: str
-    value: str
-    kept_raw: bool = False
-
-
-@dataclass(frozen=True)
-class ParsedAttachment:
-    """An attachment or inline part, decoded."""
-
-    path: str
-    filename: str
-    mime_type: str
-    disposition: str  # "attachment" | "inline"
-    content_id: str
-    data: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
 class ParsedRaw:
     """What ingest stores of a raw message: how to rebuild it, and what it says."""
 
@@ -98,23 +80,15 @@ class ParsedRaw:
     raw_sha256: bytes  # of the whole message: its content hash and re-sync identity
     skeleton: bytes = field(repr=False)
     bodies: tuple[bytes, ...] = field(repr=False)  # the bytes each skeleton body refers to
-    headers: tuple[ParsedHeader, ...] = ()
-    from_address: tuple[str, str] | None = None
-    to: tuple[tuple[str, str], ...] = ()
-    cc: tuple[tuple[str, str], ...] = ()
-    bcc: tuple[tuple[str, str], ...] = ()
-    reply_to: tuple[tuple[str, str], ...] = ()
-    subject: str = ""
-    message_id: str = ""
-    in_reply_to: str = ""
-    references: tuple[str, ...] = ()
+    headers: tuple[Header, ...] = ()
+    envelope: Envelope = field(default_factory=Envelope)
     date: datetime | None = None
     kind: str = "email"  # "email", "bounce" or "auto_reply"
     # A bounce quotes the message it reports on: its Message-ID, to thread the bounce to it.
     original_message_id: str = ""
     text: str = ""
     html: str = ""
-    attachments: tuple[ParsedAttachment, ...] = ()
+    attachments: tuple[AttachmentData, ...] = ()
     # What parsing had to leave out or keep raw, e.g. a Date with an impossible time zone.
     warnings: tuple[str, ...] = ()
 
@@ -148,18 +122,20 @@ def _text_of_header(value: str) -> str:
         return value
 
 
-def _header(name: str, value: str) -> ParsedHeader:
+def _header(name: str, value: str) -> Header:
     """A header decoded; kept raw (undecoded, storable) when the decoded text is not storable."""
     decoded = _text_of_header(value)
     clean_name = _bytes_as_text(name)
     if representable(decoded) is decoded:
-        return ParsedHeader(clean_name, decoded)
-    return ParsedHeader(clean_name, _bytes_as_text(_FOLD.sub(" ", value).strip()), kept_raw=True)
+        return Header(clean_name, decoded)
+    return Header(clean_name, _bytes_as_text(_FOLD.sub(" ", value).strip()), kept_raw=True)
 
 
-def _addresses(values: list[str]) -> tuple[tuple[str, str], ...]:
+def _addresses(values: list[str]) -> tuple[Address, ...]:
     pairs = getaddresses([_text_of_header(v) for v in values])
-    return tuple((representable(email), representable(name)) for name, email in pairs if email)
+    return tuple(
+        Address(representable(email), representable(name)) for name, email in pairs if email
+    )
 
 
 def _date(raw_date: str) -> tuple[datetime | None, str]:
@@ -237,44 +213,55 @@ def parse_raw(raw: bytes, limits: MimeLimits | None = None) -> ParsedRaw:
         return unparsed(raw, f"parser error: {type(exc).__name__}")
 
 
-def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
-    split = split_message(raw, limits)
-    skeleton = split.skeleton_bytes()
-    bodies = [b.data for b in split.bodies]
-    # Nothing is stored unless it is certain to give back the very same bytes.
-    raw_sha256 = hashlib.sha256(raw).digest()
-    if hashlib.sha256(Skeleton.rebuild(skeleton, bodies)).digest() != raw_sha256:
-        return unparsed(raw, "reconstruction check failed")
-    top = split.leaves[0].headers if split.leaves and split.leaves[0].path == "" else None
-    header_block = raw[: split.leaves[0].header_end] if top is not None else b""
-    if top is None:
-        from email.parser import BytesHeaderParser
-        from email.policy import compat32
+class _TopHeaders:
+    """The top-level header block: its fields as parsed, and decoded."""
 
-        top = BytesHeaderParser(policy=compat32).parsebytes(raw[: _top_header_end(raw)])
-        header_block = raw[: _top_header_end(raw)]
-    if len(header_block) > limits.max_header_bytes:
-        raise MimeLimitExceeded(f"header block over {limits.max_header_bytes} bytes")
-    # raw_items(): the values as parsed, surrogates and all (get() would turn 8-bit bytes into
-    # Header objects that print as replacement characters).
-    raw_headers = [(name, str(value)) for name, value in top.raw_items()]
-    headers = tuple(_header(name, value) for name, value in raw_headers)
-    warnings = [
-        f"header {h.name} (#{i + 1}) kept undecoded: its decoded value cannot be stored"
-        for i, h in enumerate(headers)
-        if h.kept_raw
-    ]
+    def __init__(self, top: Message) -> None:
+        self.message = top
+        # raw_items(): the values as parsed, surrogates and all (get() would turn 8-bit bytes
+        # into Header objects that print as replacement characters).
+        self.raw = [(name, str(value)) for name, value in top.raw_items()]
+        self.decoded = tuple(_header(name, value) for name, value in self.raw)
 
-    def all_values(name: str) -> list[str]:
+    def all(self, name: str) -> list[str]:
+        """Every raw value of a field, in order."""
         wanted = name.lower()
-        return [value for key, value in raw_headers if key.lower() == wanted]
+        return [value for key, value in self.raw if key.lower() == wanted]
 
-    def first_value(name: str) -> str:
-        values = all_values(name)
+    def first(self, name: str) -> str:
+        """The first raw value of a field, "" when absent."""
+        values = self.all(name)
         return values[0] if values else ""
 
+    def ids(self, name: str) -> list[str]:
+        """The Message-IDs in a field's values."""
+        return _MESSAGE_ID.findall(_bytes_as_text(" ".join(self.all(name))))
+
+    def warnings(self) -> list[str]:
+        """One per header kept raw."""
+        return [
+            f"header {h.name} (#{i + 1}) kept undecoded: its decoded value cannot be stored"
+            for i, h in enumerate(self.decoded)
+            if h.kept_raw
+        ]
+
+
+def _top_headers(raw: bytes, split: SplitMessage, limits: MimeLimits) -> _TopHeaders:
+    """The top-level headers (of the first leaf, or parsed alone for a multipart message)."""
+    if split.leaves and split.leaves[0].path == "":
+        top, header_block = split.leaves[0].headers, raw[: split.leaves[0].header_end]
+    else:
+        header_block = raw[: _top_header_end(raw)]
+        top = BytesHeaderParser(policy=compat32).parsebytes(header_block)
+    if len(header_block) > limits.max_header_bytes:
+        raise MimeLimitExceeded(f"header block over {limits.max_header_bytes} bytes")
+    return _TopHeaders(top)
+
+
+def _parts(raw: bytes, split: SplitMessage) -> tuple[str, str, list[AttachmentData]]:
+    """The first text and HTML bodies, decoded to text, and the attachments and inline parts."""
     text = html = ""
-    attachments: list[ParsedAttachment] = []
+    attachments: list[AttachmentData] = []
     for leaf, body in zip(split.leaves, split.bodies, strict=True):
         encoded = raw[leaf.body_start : leaf.body_end]
         decoded = _transfer_decoded(encoded, body, leaf.transfer_encoding)
@@ -289,41 +276,53 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
         disposition = str(leaf.headers.get("Content-Disposition", "")).split(";")[0].strip()
         content_id = str(leaf.headers.get("Content-ID", "")).strip().strip("<>")
         attachments.append(
-            ParsedAttachment(
-                path=leaf.path or "1",
+            AttachmentData(
                 filename=_filename(leaf.headers),
                 mime_type=_bytes_as_text(leaf.content_type),
                 disposition="inline" if disposition.lower() == "inline" else "attachment",
                 content_id=_bytes_as_text(_FOLD.sub("", content_id)),
-                data=decoded,
+                content=decoded,
+                part_path=leaf.path or "1",
             )
         )
-    subject = representable(_text_of_header(first_value("Subject")))
-    date, date_warning = _date(first_value("Date"))
-    if date_warning:
-        warnings.append(date_warning)
-    message_ids = _MESSAGE_ID.findall(_bytes_as_text(first_value("Message-ID")))
-    in_reply_to = _MESSAGE_ID.findall(_bytes_as_text(first_value("In-Reply-To")))
-    references = tuple(_MESSAGE_ID.findall(_bytes_as_text(" ".join(all_values("References")))))
-    senders = _addresses(all_values("From"))
+    return text, html, attachments
+
+
+def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
+    split = split_message(raw, limits)
+    skeleton = split.skeleton_bytes()
+    bodies = [b.data for b in split.bodies]
+    # Nothing is stored unless it is certain to give back the very same bytes.
+    raw_sha256 = hashlib.sha256(raw).digest()
+    if hashlib.sha256(Skeleton.rebuild(skeleton, bodies)).digest() != raw_sha256:
+        return unparsed(raw, "reconstruction check failed")
+    top = _top_headers(raw, split, limits)
+    text, html, attachments = _parts(raw, split)
+    subject = representable(_text_of_header(top.first("Subject")))
+    date, date_warning = _date(top.first("Date"))
+    warnings = top.warnings() + ([date_warning] if date_warning else [])
+    message_ids, in_reply_to = top.ids("Message-ID"), top.ids("In-Reply-To")
+    senders = _addresses(top.all("From"))
     kind, original = _classify(
-        raw, split.leaves, top, first_value, senders[0][0] if senders else "", subject
+        raw, split.leaves, top.message, top.first, senders[0].email if senders else "", subject
     )
     return ParsedRaw(
         status="parsed",
         raw_sha256=raw_sha256,
         skeleton=skeleton,
         bodies=tuple(bodies),
-        headers=headers,
-        from_address=senders[0] if senders else None,
-        to=_addresses(all_values("To")),
-        cc=_addresses(all_values("Cc")),
-        bcc=_addresses(all_values("Bcc")),
-        reply_to=_addresses(all_values("Reply-To")),
-        subject=subject,
-        message_id=message_ids[0] if message_ids else "",
-        in_reply_to=in_reply_to[0] if in_reply_to else "",
-        references=references,
+        headers=top.decoded,
+        envelope=Envelope(
+            from_address=senders[0] if senders else None,
+            to=_addresses(top.all("To")),
+            cc=_addresses(top.all("Cc")),
+            bcc=_addresses(top.all("Bcc")),
+            reply_to=_addresses(top.all("Reply-To")),
+            subject=subject,
+            message_id_header=message_ids[0] if message_ids else "",
+            in_reply_to=in_reply_to[0] if in_reply_to else "",
+            references=tuple(top.ids("References")),
+        ),
         date=date,
         text=text,
         html=html,

@@ -18,7 +18,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
 from service.codec.mime import BodyRef
-from service.models import Address, Attachment, Message
+from service.models import Address, Attachment, Content, Message
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ def _addresses(addresses: Sequence[Address]) -> str:
     return ", ".join(formataddr((a.name, a.email)) for a in addresses)
 
 
-def render_plan(message: Message, attachments: Sequence[Attachment]) -> list[bytes | BodyRef]:
+def render_plan(
+    message: Message, content: Content, attachments: Sequence[Attachment]
+) -> list[bytes | BodyRef]:
     """A well-formed MIME message (headers, text and HTML as alternatives, then attachments) as
     literal bytes and, where attachment i's body goes, a BodyRef with index i.
 
@@ -57,7 +59,9 @@ def render_plan(message: Message, attachments: Sequence[Attachment]) -> list[byt
     # Random placeholders, one base64 line each: nothing else in the message can contain them.
     nonce = os.urandom(24)
     placeholders = [nonce + i.to_bytes(3, "big") for i in range(len(attachments))]
-    rendered = _email(message, list(zip(attachments, placeholders, strict=True))).as_bytes()
+    rendered = _email(
+        message, content, list(zip(attachments, placeholders, strict=True))
+    ).as_bytes()
     form, line_length, eol, final_eol = _ATTACHMENT_FORM
     plan: list[bytes | BodyRef] = []
     position = 0
@@ -71,29 +75,32 @@ def render_plan(message: Message, attachments: Sequence[Attachment]) -> list[byt
     return plan
 
 
-def _email(message: Message, attachments: Sequence[tuple[Attachment, bytes]]) -> EmailMessage:
+def _email(
+    message: Message, content: Content, attachments: Sequence[tuple[Attachment, bytes]]
+) -> EmailMessage:
     msg = EmailMessage(policy=SMTP)
-    if message.from_address is not None:
-        msg["From"] = formataddr((message.from_address.name, message.from_address.email))
-    for name, addresses in (("To", message.to), ("Cc", message.cc), ("Reply-To", message.reply_to)):
+    e = message.envelope
+    if e.from_address is not None:
+        msg["From"] = formataddr((e.from_address.name, e.from_address.email))
+    for name, addresses in (("To", e.to), ("Cc", e.cc), ("Reply-To", e.reply_to)):
         if addresses:
             msg[name] = _addresses(addresses)
-    msg["Subject"] = message.subject
-    msg["Date"] = format_datetime(message.sent_at or message.created_at)
-    if message.message_id_header:
-        msg["Message-ID"] = message.message_id_header
-    if message.in_reply_to:
-        msg["In-Reply-To"] = message.in_reply_to
-    if message.references:
-        msg["References"] = " ".join(message.references)
-    for header in message.headers or ():
+    msg["Subject"] = e.subject
+    msg["Date"] = format_datetime(message.times.sent_at or message.times.created_at)
+    if e.message_id_header:
+        msg["Message-ID"] = e.message_id_header
+    if e.in_reply_to:
+        msg["In-Reply-To"] = e.in_reply_to
+    if e.references:
+        msg["References"] = " ".join(e.references)
+    for header in content.headers:
         if header.name.lower() in _OWN:
             continue
         try:
             msg[header.name] = header.value
         except (ValueError, TypeError):  # a value the header registry cannot represent
             log.debug("header %s left out of the rendering", header.name)
-    text, html = message.text_body or "", message.html_body or ""
+    text, html = content.text_body, content.html_body
     if html and text:
         msg.set_content(text)
         msg.add_alternative(html, subtype="html")

@@ -1,15 +1,30 @@
-"""Request validation: every rule a caller can break, collected into one clear error."""
+"""Request validation: pure functions from a request to a validated one, every broken rule
+collected into one clear error (INVALID_ARGUMENT with a violation per field), configured
+limits raised as RESOURCE_EXHAUSTED."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address as ParsedAddress
 
+from service.config import Config
 from service.errors import FieldViolation, InvalidArgument, ResourceExhausted
-from service.models import Address
+from service.models import (
+    Address,
+    AttachmentData,
+    AttachmentInput,
+    Caller,
+    Envelope,
+    Header,
+    ListMessagesInput,
+    Owner,
+    RawMessageInput,
+    StoreMessageInput,
+)
 
 STORAGE_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$")
 REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -34,6 +49,8 @@ MAX_FILENAME_CHARS = 1000
 MAX_REFERENCES = 1000
 MAX_LABELS = 64
 MAX_LABEL_VALUE_CHARS = 256
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
 
 
 class Violations:
@@ -56,13 +73,16 @@ class Violations:
             )
 
 
-def tenant_id(value: str, field: str = "tenant_id") -> str:
-    """The tenant id in canonical form; InvalidArgument unless it is a UUID."""
+# ------------------------------------------------------------------ single fields
+
+
+def caller(tenant_id: str, field: str = "tenant_id") -> Caller:
+    """The caller of a request naming its tenant; InvalidArgument unless it is a UUID."""
     try:
-        return str(uuid.UUID(value))
+        return Caller(str(uuid.UUID(tenant_id)))
     except (ValueError, AttributeError, TypeError):
         raise InvalidArgument(
-            f"{field} must be a UUID, got {value[:60]!r}",
+            f"{field} must be a UUID, got {tenant_id[:60]!r}",
             violations=[FieldViolation(field, "must be a UUID")],
         ) from None
 
@@ -70,23 +90,58 @@ def tenant_id(value: str, field: str = "tenant_id") -> str:
 def storage_key(value: str, field: str = "storage_key") -> str:
     """A storage key as given; InvalidArgument unless it matches the key alphabet."""
     if not STORAGE_KEY_RE.match(value):
-        description = (
+        raise InvalidArgument.field(
+            field,
             "is required"
             if not value
-            else "must be 1-200 characters of [A-Za-z0-9._:@+=-] starting with a letter or digit"
-        )
-        raise InvalidArgument(
-            f"{field} {description}", violations=[FieldViolation(field, description)]
+            else "must be 1-200 characters of [A-Za-z0-9._:@+=-] starting with a letter or digit",
         )
     return value
 
 
+_SHA256_RULE = "must be 64 hex characters (SHA-256)"
+
+
+def _digest(value: str) -> bytes | None:
+    """A hex SHA-256 (any case, surrounding spaces allowed) as bytes; None when it is not."""
+    digest = value.strip().lower()
+    return bytes.fromhex(digest) if SHA256_RE.match(digest) else None
+
+
+def sha256(value: str, field: str) -> bytes:
+    """A hex SHA-256 as bytes; InvalidArgument naming the field when it is not one."""
+    digest = _digest(value)
+    if digest is None:
+        raise InvalidArgument.field(field, _SHA256_RULE)
+    return digest
+
+
+def page_size(value: int) -> int:
+    """AIP-158: 0 means the default, larger than the maximum means the maximum."""
+    if value < 0:
+        raise InvalidArgument.field("page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
 def check_id(v: Violations, field: str, value: str) -> None:
-    """Free-form identifiers (campaign, lead, account): bounded, no control characters."""
+    """Free-form identifiers (campaign, lead, account, ...): bounded, no control characters."""
     if len(value) > MAX_ID_CHARS:
         v.add(field, f"must be at most {MAX_ID_CHARS} characters")
     elif _CONTROL.search(value):
         v.add(field, "must not contain control characters")
+
+
+def check_owner(v: Violations, owner: Owner, prefix: str = "") -> None:
+    """The mailbox, campaign and lead ids."""
+    check_id(v, f"{prefix}email_account_id", owner.email_account_id)
+    check_id(v, f"{prefix}campaign_id", owner.campaign_id)
+    check_id(v, f"{prefix}lead_id", owner.lead_id)
+
+
+def check_request_id(v: Violations, field: str, value: str) -> None:
+    """An idempotency key: printable ASCII, no spaces."""
+    if value and not REQUEST_ID_RE.match(value):
+        v.add(field, "must be 1-200 printable ASCII characters without spaces")
 
 
 def check_text_line(v: Violations, field: str, value: str, max_chars: int) -> None:
@@ -97,42 +152,8 @@ def check_text_line(v: Violations, field: str, value: str, max_chars: int) -> No
         v.add(field, "must not contain CR, LF or NUL")
 
 
-def normalize_address(v: Violations, field: str, address: Address) -> Address | None:
-    """Parses an address with the standard library; records a violation when it does not."""
-    check_text_line(v, f"{field}.name", address.name, MAX_NAME_CHARS)
-    email = address.email.strip()
-    if not email:
-        v.add(f"{field}.email", "is required")
-        return None
-    if len(email) > MAX_EMAIL_CHARS or _CONTROL.search(email):
-        v.add(f"{field}.email", f"is not a valid email address: {email[:60]!r}")
-        return None
-    if _SIMPLE_ADDRESS.match(email):
-        return Address(email=email, name=address.name)
-    try:
-        parsed = ParsedAddress(addr_spec=email)
-    except (HeaderParseError, ValueError, IndexError, TypeError):
-        parsed = None
-    if parsed is None or not parsed.username or not parsed.domain:
-        v.add(f"{field}.email", f"is not a valid email address: {email[:60]!r}")
-        return None
-    return Address(email=parsed.addr_spec, name=address.name)
-
-
-def normalize_addresses(
-    v: Violations, field: str, addresses: Iterable[Address]
-) -> tuple[Address, ...]:
-    """Each address normalized; invalid ones are recorded and left out."""
-    result = []
-    for i, address in enumerate(addresses):
-        normalized = normalize_address(v, f"{field}[{i}]", address)
-        if normalized is not None:
-            result.append(normalized)
-    return tuple(result)
-
-
 def check_message_id(v: Violations, field: str, value: str) -> None:
-    """A Message-ID: '<local@domain>' without whitespace."""
+    """A Message-ID: '<local@domain>' without whitespace or control characters."""
     if value and not MESSAGE_ID_RE.match(value):
         v.add(field, "must look like <id@domain>, without whitespace")
 
@@ -156,3 +177,186 @@ def check_limit(what: str, size: int, limit: int, env: str) -> None:
     """ResourceExhausted when size passes a configured limit."""
     if size > limit:
         raise ResourceExhausted(f"{what} is {size:,}, over the limit of {limit:,} ({env})")
+
+
+def address(v: Violations, field: str, value: Address) -> Address | None:
+    """An address as the standard library parses it; a violation (and None) when it does not."""
+    check_text_line(v, f"{field}.name", value.name, MAX_NAME_CHARS)
+    email = value.email.strip()
+    if not email:
+        v.add(f"{field}.email", "is required")
+        return None
+    if len(email) > MAX_EMAIL_CHARS or _CONTROL.search(email):
+        v.add(f"{field}.email", f"is not a valid email address: {email[:60]!r}")
+        return None
+    if _SIMPLE_ADDRESS.match(email):
+        return Address(email=email, name=value.name)
+    try:
+        parsed = ParsedAddress(addr_spec=email)
+    except (HeaderParseError, ValueError, IndexError, TypeError):
+        parsed = None
+    if parsed is None or not parsed.username or not parsed.domain:
+        v.add(f"{field}.email", f"is not a valid email address: {email[:60]!r}")
+        return None
+    return Address(email=parsed.addr_spec, name=value.name)
+
+
+def addresses(v: Violations, field: str, values: Iterable[Address]) -> tuple[Address, ...]:
+    """Each address normalized; invalid ones are recorded and left out."""
+    found = (address(v, f"{field}[{i}]", a) for i, a in enumerate(values))
+    return tuple(a for a in found if a is not None)
+
+
+# ------------------------------------------------------------------ whole requests
+
+
+@dataclass(frozen=True)
+class ValidStoreMessage:
+    """A StoreMessage request with every rule checked and addresses normalized."""
+
+    request: StoreMessageInput
+    envelope: Envelope
+    attachments: tuple[AttachmentData, ...]
+
+
+def store_message(r: StoreMessageInput, config: Config) -> ValidStoreMessage:
+    """Checks a StoreMessage request: InvalidArgument naming every broken rule, then
+    ResourceExhausted for the first configured limit passed."""
+    if r.storage_key:
+        storage_key(r.storage_key)
+    v = Violations()
+    check_request_id(v, "request_id", r.request_id)
+    check_owner(v, r.owner)
+    if r.direction is None:
+        v.add("direction", "is required: INBOUND or OUTBOUND")
+    envelope = _envelope(v, r.envelope, config)
+    header_bytes = _headers(v, r.content.headers)
+    attachments = tuple(
+        _attachment(v, f"attachments[{i}]", a, config) for i, a in enumerate(r.attachments)
+    )
+    check_labels(v, r.labels)
+    v.raise_if_any()
+    check_limit(
+        "recipients (to + cc + bcc)",
+        len(envelope.to) + len(envelope.cc) + len(envelope.bcc),
+        config.max_recipients,
+        "EMAILSTORE_MAX_RECIPIENTS",
+    )
+    check_limit(
+        "attachments", len(attachments), config.max_attachments, "EMAILSTORE_MAX_ATTACHMENTS"
+    )
+    check_limit(
+        "header block in bytes",
+        header_bytes,
+        config.max_header_bytes,
+        "EMAILSTORE_MAX_HEADER_BYTES",
+    )
+    body_bytes = len(r.content.text_body.encode()) + len(r.content.html_body.encode())
+    body_bytes += sum(len(a.content) for a in attachments if a.content is not None)
+    check_limit(
+        "message size in bytes",
+        body_bytes,
+        config.max_message_bytes,
+        "EMAILSTORE_MAX_MESSAGE_BYTES",
+    )
+    return ValidStoreMessage(r, envelope, attachments)
+
+
+def _envelope(v: Violations, e: Envelope, config: Config) -> Envelope:
+    if e.from_address is None:
+        v.add("from_address", "is required")
+        sender = None
+    else:
+        sender = address(v, "from_address", e.from_address)
+    if not (e.to or e.cc or e.bcc):
+        v.add("to", "at least one recipient (to, cc or bcc) is required")
+    check_text_line(v, "subject", e.subject, config.max_subject_chars)
+    check_message_id(v, "message_id_header", e.message_id_header)
+    check_message_id(v, "in_reply_to", e.in_reply_to)
+    if len(e.references) > MAX_REFERENCES:
+        v.add("references", f"at most {MAX_REFERENCES} entries")
+    for i, ref in enumerate(e.references):
+        check_message_id(v, f"references[{i}]", ref)
+    return Envelope(
+        from_address=sender,
+        to=addresses(v, "to", e.to),
+        cc=addresses(v, "cc", e.cc),
+        bcc=addresses(v, "bcc", e.bcc),
+        reply_to=addresses(v, "reply_to", e.reply_to),
+        subject=e.subject,
+        message_id_header=e.message_id_header,
+        in_reply_to=e.in_reply_to,
+        references=e.references,
+    )
+
+
+def _headers(v: Violations, headers: Sequence[Header]) -> int:
+    """Checks the caller's headers; the size of the header block they make."""
+    size = 0
+    for i, header in enumerate(headers):
+        if not HEADER_NAME_RE.match(header.name):
+            v.add(f"headers[{i}].name", "must be 1-200 printable ASCII characters, no colon")
+        if LINE_BREAKS.search(header.value):
+            v.add(f"headers[{i}].value", "must not contain CR, LF or NUL")
+        size += len(header.name) + len(header.value.encode()) + 4
+    return size
+
+
+def _attachment(v: Violations, field: str, a: AttachmentInput, config: Config) -> AttachmentData:
+    check_text_line(v, f"{field}.filename", a.filename, MAX_FILENAME_CHARS)
+    mime_type = (a.mime_type or "application/octet-stream").lower()
+    if not MIME_TYPE_RE.match(mime_type) or len(mime_type) > 255:
+        v.add(f"{field}.mime_type", "must be type/subtype, e.g. application/pdf")
+    disposition = (a.disposition or "attachment").lower()
+    if disposition not in ("attachment", "inline"):
+        v.add(f"{field}.disposition", "must be 'attachment' or 'inline'")
+    content_id = a.content_id.strip().removeprefix("<").removesuffix(">")
+    if content_id and not MESSAGE_ID_RE.match(f"<{content_id}>"):
+        v.add(f"{field}.content_id", "must not contain whitespace or angle brackets")
+    digest = None
+    if a.content is not None:
+        check_limit(
+            f"{field} size in bytes",
+            len(a.content),
+            config.max_attachment_bytes,
+            "EMAILSTORE_MAX_ATTACHMENT_BYTES",
+        )
+    elif a.blob_sha256:
+        digest = _digest(a.blob_sha256)
+        if digest is None:
+            v.add(f"{field}.blob_sha256", _SHA256_RULE)
+    else:
+        v.add(field, "content or blob_sha256 is required")
+    return AttachmentData(a.filename, mime_type, disposition, content_id, a.content, digest)
+
+
+def raw_metadata(meta: RawMessageInput, raw_size: int, config: Config) -> None:
+    """Checks the metadata and size of an IngestRawMessage stream."""
+    v = Violations()
+    check_owner(v, meta.owner, "metadata.")
+    if meta.direction is None:
+        v.add("metadata.direction", "is required: INBOUND or OUTBOUND")
+    check_request_id(v, "metadata.request_id", meta.request_id)
+    check_labels(v, meta.labels)
+    v.raise_if_any()
+    if meta.storage_key:
+        storage_key(meta.storage_key, "metadata.storage_key")
+    check_limit(
+        "raw message size in bytes",
+        raw_size,
+        config.max_message_bytes,
+        "EMAILSTORE_MAX_MESSAGE_BYTES",
+    )
+
+
+def list_messages(request: ListMessagesInput) -> int:
+    """Checks a ListMessages request; the page size to use."""
+    size = page_size(request.page_size)
+    f = request.filter
+    v = Violations()
+    for field in ("campaign_id", "lead_id", "email_account_id", "thread_id"):
+        check_id(v, field, getattr(f, field))
+    if f.created_after and f.created_before and f.created_after >= f.created_before:
+        v.add("created_before", "must be later than created_after")
+    v.raise_if_any()
+    return size

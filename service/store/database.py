@@ -1,4 +1,5 @@
-"""Connection pool, per-transaction tenant scoping, and driver-error translation."""
+"""The database: connection pool, units of work scoped to a tenant, reachability, and the
+translation of driver errors into domain errors."""
 
 from __future__ import annotations
 
@@ -15,7 +16,17 @@ from opentelemetry import trace
 from psycopg import errors as pg_errors
 
 from service import deadlines
-from service.errors import AlreadyExists, EmailStoreError, InvalidArgument, Unavailable
+from service.errors import (
+    AlreadyExists,
+    EmailStoreError,
+    InvalidArgument,
+    TransientConflict,
+    Unavailable,
+)
+from service.models import Caller
+from service.store.blobs import BlobReads, BlobRepository
+from service.store.messages import MessageRepository
+from service.store.uploads import GcRepository, UploadRepository
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("emailstore.store")
@@ -23,11 +34,55 @@ tracer = trace.get_tracer("emailstore.store")
 APP_ROLE = "emailstore_app"
 
 
-class TransientConflict(Unavailable):
-    """A transaction lost a deadlock or serialization race; retrying it will succeed."""
-
-
 AsyncConn = psycopg.AsyncConnection[Any]
+
+
+class UnitOfWork:
+    """The repositories of one transaction (or, for `reads`, of one autocommit connection),
+    bound to its connection and tenant; made when first used."""
+
+    def __init__(self, conn: AsyncConn, tenant_id: str | None) -> None:
+        self.conn = conn
+        self.tenant_id = tenant_id
+        self._messages: MessageRepository | None = None
+        self._blobs: BlobRepository | None = None
+        self._uploads: UploadRepository | None = None
+
+    def _tenant(self) -> str:
+        if self.tenant_id is None:
+            raise RuntimeError("a control transaction has no tenant's repositories")
+        return self.tenant_id
+
+    @property
+    def messages(self) -> MessageRepository:
+        """Messages, content and attachment rows."""
+        if self._messages is None:
+            self._messages = MessageRepository(self.conn, self._tenant())
+        return self._messages
+
+    @property
+    def blobs(self) -> BlobRepository:
+        """Blobs, chunks and references."""
+        if self._blobs is None:
+            self._blobs = BlobRepository(self.conn, self._tenant())
+        return self._blobs
+
+    @property
+    def uploads(self) -> UploadRepository:
+        """Resumable upload sessions."""
+        if self._uploads is None:
+            self._uploads = UploadRepository(self.conn, self._tenant())
+        return self._uploads
+
+    @property
+    def gc(self) -> GcRepository:
+        """Garbage collection (the tenant's; or, in a control transaction, the tenant list)."""
+        return GcRepository(self.conn, self.tenant_id)
+
+    @property
+    def reads(self) -> BlobReads:
+        """Single-statement blob reads that scope themselves to the tenant."""
+        return BlobReads(self.conn, self._tenant())
 
 
 def _connect_kwargs() -> dict[str, Any]:
@@ -185,14 +240,12 @@ class Database:
                 await self.pool.putconn(conn)
 
     @asynccontextmanager
-    async def transaction(
-        self, tenant_id: str, name: str, *, pipeline: bool = True
-    ) -> AsyncIterator[AsyncConn]:
-        """One transaction scoped to a tenant: RLS shows only that tenant's rows.
-
-        Pipeline mode (the default) sends BEGIN, the tenant and the first statement in one round
-        trip; bulk reads turn it off, as it buffers whole results before handing them over.
-        """
+    async def tenant(
+        self, caller: Caller, name: str, *, pipeline: bool = True
+    ) -> AsyncIterator[UnitOfWork]:
+        """One transaction scoped to the caller's tenant: row-level security shows only its
+        rows. Pipeline mode (the default) sends BEGIN, the tenant and the statements without
+        waiting for each result; bulk reads turn it off, as it buffers whole results."""
         with _db_span(name):
             async with self.connection() as conn:
                 batched: contextlib.AbstractAsyncContextManager[object] = (
@@ -200,23 +253,32 @@ class Database:
                 )
                 async with batched, conn.transaction():
                     await conn.execute(
-                        "SELECT set_config('app.tenant_id', %s, true)", (tenant_id,), prepare=True
+                        "SELECT set_config('app.tenant_id', %s, true)",
+                        (caller.tenant_id,),
+                        prepare=True,
                     )
-                    yield conn
+                    yield UnitOfWork(conn, caller.tenant_id)
 
-    async def call(self, name: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """One statement in a transaction of its own, one round trip: for functions that set
-        the tenant themselves (see migration 0004). Results come back in binary."""
+    @asynccontextmanager
+    async def statement(self, caller: Caller, name: str) -> AsyncIterator[UnitOfWork]:
+        """Single statements, each its own transaction (autocommit: no BEGIN or COMMIT round
+        trips), for the functions that scope themselves to the tenant (`reads`). Results come
+        back in binary."""
         with _db_span(name):
             async with self.connection() as conn:
-                # Autocommit only for this statement: no BEGIN / COMMIT round trips.
                 await conn.set_autocommit(True)
                 try:
-                    cur = await conn.execute(query, params, binary=True, prepare=True)
-                    return await cur.fetchall()
+                    yield UnitOfWork(conn, caller.tenant_id)
                 finally:
                     with contextlib.suppress(psycopg.Error):
                         await conn.set_autocommit(False)
+
+    @asynccontextmanager
+    async def control(self, name: str) -> AsyncIterator[UnitOfWork]:
+        """A transaction on the control plane: tables without tenants (`gc.tenants`)."""
+        with _db_span(name):
+            async with self.connection() as conn, conn.transaction():
+                yield UnitOfWork(conn, None)
 
     async def ping(self, timeout_s: float = 2.0) -> bool:
         """True when the server answers a query on a fresh connection within timeout_s."""

@@ -26,6 +26,7 @@ class EmbeddedPostgres:
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop the server ourselves, in the server's stop order.
+        # pgserver's __init__ re-exports get_server from a submodule mypy cannot follow.
         self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)  # type: ignore[attr-defined]
         # Earlier stop() calls leave the handle cached by pgserver: start it again if needed.
         self._server.ensure_postgres_running()

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.codec.blobs import CHUNK_SIZE
+from service.core.gc import GarbageCollector
 from service.server import EmailStoreServer
 from service.store.migrations import apply_migrations
 from tests.factories import store_request
@@ -267,7 +268,7 @@ async def test_delete_releases_every_part(
     await stub.DeleteMessage(
         pb.DeleteMessageRequest(tenant_id=tenant, storage_key=response.storage_key)
     )
-    await server.blobs.repository.collect(grace_s=0)
+    await GarbageCollector(server.db, grace_s=0).collect()
     usage = await stub.GetStorageUsage(pb.GetStorageUsageRequest(tenant_id=tenant))
     assert (usage.blob_count, usage.stored_bytes, usage.pending_gc_bytes) == (0, 0, 0)
 

@@ -8,13 +8,22 @@ import dataclasses
 import psycopg
 import pytest
 
+from service import models
 from service.config import Config
-from service.core.messages import MessageService
+from service.core import drafts, validation
+from service.core.messages import MessageService, draft
+from service.core.ports import NewMessage
+from service.core.writer import CONFLICT, MessageWriter
+from service.models import Caller, Message
 from service.store.database import Database
-from service.store.messages import MessageRepository
-from service.store.writer import CONFLICT, Inserted, MessageWriter
 from tests.conftest import SPANS
 from tests.factories import store_input
+
+
+def _new(config: Config, tenant: str, **overrides: object) -> NewMessage:
+    """A message ready for the writer, as StoreMessage makes it."""
+    valid = validation.store_message(store_input(**overrides), config)
+    return drafts.build(draft(Caller(tenant), valid), config.zstd_level, config.message_id_domain)
 
 
 async def test_concurrent_stores_are_grouped_and_all_land(
@@ -24,7 +33,9 @@ async def test_concurrent_stores_are_grouped_and_all_land(
     SPANS.clear()
     results = await asyncio.gather(
         *(
-            messages.store_message(store_input(tenant, lead_id=f"lead-{i}", text_body=f"t{i}"))
+            messages.store_message(
+                Caller(tenant), store_input(lead_id=f"lead-{i}", text_body=f"t{i}")
+            )
             for i in range(200)
         )
     )
@@ -34,27 +45,29 @@ async def test_concurrent_stores_are_grouped_and_all_land(
     assert max(sizes) > 1
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT lead_id, storage_key FROM email_messages").fetchall()
-    assert sorted(rows) == sorted((r.message.lead_id, r.message.storage_key) for r in results)
+    assert sorted(rows) == sorted((r.message.owner.lead_id, r.message.storage_key) for r in results)
 
 
-async def test_a_failing_message_fails_alone(db: Database, config: Config, tenant: str) -> None:
+async def test_a_failing_message_fails_alone(
+    db: Database, messages: MessageService, config: Config, tenant: str
+) -> None:
     """A message the database refuses fails by itself; the rest of its group is stored."""
-    service = MessageService(config, MessageRepository(db), tokens=None)  # type: ignore[arg-type]
-    good = [
-        service._build(service._validate(store_input(tenant, lead_id=f"l{i}"))) for i in range(5)
-    ]
-    bad = dataclasses.replace(good[2], direction="sideways")  # violates a CHECK constraint
+    attachment = (models.AttachmentInput(filename="a.txt", content=b"a"),)
+    good = [_new(config, tenant, lead_id=f"l{i}", attachments=attachment) for i in range(5)]
+    # An attachment disposition the table's CHECK constraint refuses.
+    refused = dataclasses.replace(good[2].attachments[0], disposition="sideways")
+    bad = dataclasses.replace(good[2], attachments=(refused,))
     batch = [*good[:2], bad, *good[3:]]
     writer = MessageWriter(db, concurrency=1)
     outcomes = await asyncio.gather(*(writer.write(m) for m in batch), return_exceptions=True)
     assert [type(o) for o in outcomes] == [
-        Inserted,
-        Inserted,
+        Message,
+        Message,
         psycopg.errors.CheckViolation,
-        Inserted,
-        Inserted,
+        Message,
+        Message,
     ]
-    usage = await MessageRepository(db).storage_usage(tenant)
+    usage = await messages.storage_usage(Caller(tenant))
     assert usage.message_count == 4
 
 
@@ -62,11 +75,10 @@ async def test_repeat_in_the_same_group_is_a_conflict_not_an_error(
     db: Database, config: Config, tenant: str
 ) -> None:
     """Two copies of one storage key queued together: one inserted, the other a conflict."""
-    service = MessageService(config, MessageRepository(db), tokens=None)  # type: ignore[arg-type]
-    new = service._build(service._validate(store_input(tenant, storage_key="same")))
+    new = _new(config, tenant, storage_key="same")
     writer = MessageWriter(db, concurrency=1)
     outcomes = await asyncio.gather(writer.write(new), writer.write(new), writer.write(new))
-    assert sum(isinstance(o, Inserted) for o in outcomes) == 1
+    assert sum(isinstance(o, Message) for o in outcomes) == 1
     assert sum(o is CONFLICT for o in outcomes) == 2
 
 
@@ -78,6 +90,7 @@ async def test_small_and_large_messages_round_trip(
     from service.models import View
 
     body = "x" * size
-    stored = await messages.store_message(store_input(tenant, html_body=body))
-    got = await messages.get_message(tenant, stored.message.storage_key, View.FULL)
-    assert got.html_body == body
+    stored = await messages.store_message(Caller(tenant), store_input(html_body=body))
+    got = await messages.get_message(Caller(tenant), stored.message.storage_key, View.FULL)
+    assert got.content is not None
+    assert got.content.html_body == body

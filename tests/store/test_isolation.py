@@ -7,6 +7,7 @@ import pytest
 
 from service import models
 from service.core.messages import MessageService
+from service.models import Caller
 from service.store.database import APP_ROLE
 from tests.factories import store_input
 
@@ -24,7 +25,7 @@ async def test_query_without_tenant_sees_no_rows(
 ) -> None:
     """A query that sets no tenant and has no tenant filter returns nothing, in every table."""
     attachment = (models.AttachmentInput(filename="a.pdf", content=b"%PDF"),)
-    await messages.store_message(store_input(tenant, attachments=attachment))
+    await messages.store_message(Caller(tenant), store_input(attachments=attachment))
     with _app_connection(database_url) as conn:
         for table in TENANT_TABLES:
             count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -37,8 +38,8 @@ async def test_tenant_never_sees_another_tenants_rows(
     """Tenant B, querying every table without a tenant filter, sees only its own rows."""
     other = "7b0c1d1e-0000-4000-8000-000000000002"
     pdf = (models.AttachmentInput(filename="a.pdf", content=b"%PDF same bytes"),)
-    await messages.store_message(store_input(tenant, subject="for A", attachments=pdf))
-    await messages.store_message(store_input(other, subject="for B", attachments=pdf))
+    await messages.store_message(Caller(tenant), store_input(subject="for A", attachments=pdf))
+    await messages.store_message(Caller(other), store_input(subject="for B", attachments=pdf))
     with _app_connection(database_url) as conn:
         conn.execute("SELECT set_config('app.tenant_id', %s, false)", (other,))
         for table in TENANT_TABLES:
@@ -100,7 +101,7 @@ async def test_read_functions_leave_no_tenant_behind(
     next statement on the same connection sees nothing, and another tenant's digest finds
     nothing."""
     attachment = (models.AttachmentInput(filename="a.pdf", content=b"%PDF" * 1000),)
-    stored = await messages.store_message(store_input(tenant, attachments=attachment))
+    stored = await messages.store_message(Caller(tenant), store_input(attachments=attachment))
     sha = bytes.fromhex(stored.message.attachments[0].sha256)
     with _app_connection(database_url) as conn:
         conn.commit()  # keep SET ROLE, then one transaction per statement

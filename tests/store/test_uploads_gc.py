@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 from service import models
 from service.codec.blobs import CHUNK_SIZE
 from service.config import Config
-from service.core.blobs import COMMIT_BYTES, BlobService
+from service.core.downloads import DownloadService
+from service.core.gc import GarbageCollector
 from service.core.messages import MessageService
+from service.core.ports import GcResult
+from service.core.uploads import COMMIT_BYTES, UploadService
 from service.errors import FailedPrecondition, NotFound
-from service.models import UploadPart
-from service.store.blobs import BlobRepository
+from service.models import Caller, DownloadRequest, UploadPart
 from service.store.database import Database
 from tests.factories import store_input
 
@@ -39,8 +41,17 @@ async def _parts(
         )
 
 
-def _blobs(db: Database, config: Config, commit_bytes: int = COMMIT_BYTES) -> BlobService:
-    return BlobService(config, BlobRepository(db), commit_bytes=commit_bytes)
+def _blobs(db: Database, config: Config, commit_bytes: int = COMMIT_BYTES) -> UploadService:
+    return UploadService(config, db, commit_bytes=commit_bytes)
+
+
+async def _collect(db: Database, grace_s: float) -> GcResult:
+    return await GarbageCollector(db, grace_s).collect()
+
+
+async def _download(db: Database, tenant: str, request: DownloadRequest) -> bytes:
+    pieces = await DownloadService(db).download(Caller(tenant), request)
+    return b"".join([p async for p in pieces])
 
 
 @settings(
@@ -75,7 +86,7 @@ async def test_resume_at_random_offsets(
         with pytest.raises(FailedPrecondition):
             await service.upload(_parts(tenant, upload_id, data, committed, stop, piece, False))
         try:
-            now = (await service.query_upload(tenant, upload_id)).committed_size
+            now = (await service.query_upload(Caller(tenant), upload_id)).committed_size
         except NotFound:
             # Nothing is recorded until the first whole chunk is committed.
             assert committed == 0
@@ -90,13 +101,7 @@ async def test_resume_at_random_offsets(
     blob = await service.upload(_parts(tenant, upload_id, data, committed, size, piece, True))
     assert blob.sha256 == hashlib.sha256(data).hexdigest()
     assert blob.size_bytes == size
-    pieces = [
-        p
-        async for p in await service.download(
-            models.DownloadRequest(tenant_id=tenant, blob_sha256=blob.sha256)
-        )
-    ]
-    assert b"".join(pieces) == data
+    assert await _download(db, tenant, DownloadRequest(blob_sha256=blob.sha256)) == data
 
 
 async def test_a_broken_or_cancelled_stream_keeps_its_whole_chunks(
@@ -116,7 +121,7 @@ async def test_a_broken_or_cancelled_stream_keeps_its_whole_chunks(
     failing = str(uuid.uuid4())
     with pytest.raises(ConnectionResetError):
         await service.upload(broken(failing))
-    assert (await service.query_upload(tenant, failing)).committed_size == 3 * CHUNK_SIZE
+    assert (await service.query_upload(Caller(tenant), failing)).committed_size == 3 * CHUNK_SIZE
 
     waiting = asyncio.Event()
 
@@ -133,7 +138,7 @@ async def test_a_broken_or_cancelled_stream_keeps_its_whole_chunks(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert (await service.query_upload(tenant, cancelled)).committed_size == 3 * CHUNK_SIZE
+    assert (await service.query_upload(Caller(tenant), cancelled)).committed_size == 3 * CHUNK_SIZE
     blob = await service.upload(
         _parts(tenant, cancelled, data, 3 * CHUNK_SIZE, len(data), 100_000, True)
     )
@@ -152,7 +157,7 @@ async def test_two_streams_writing_one_upload_cannot_both_commit(
     service = _blobs(db, config, commit_bytes=CHUNK_SIZE)
     with pytest.raises(FailedPrecondition):
         await service.upload(_parts(tenant, upload_id, data, 0, CHUNK_SIZE, CHUNK_SIZE, False))
-    assert (await service.query_upload(tenant, upload_id)).committed_size == CHUNK_SIZE
+    assert (await service.query_upload(Caller(tenant), upload_id)).committed_size == CHUNK_SIZE
 
     gate = asyncio.Event()
 
@@ -184,7 +189,7 @@ async def test_two_streams_writing_one_upload_cannot_both_commit(
     assert isinstance(failures[0], FailedPrecondition)
     (blob,) = [r for r in results if not isinstance(r, BaseException)]
     assert getattr(blob, "sha256", None) == hashlib.sha256(data).hexdigest()
-    done = await service.query_upload(tenant, upload_id)
+    done = await service.query_upload(Caller(tenant), upload_id)
     assert (done.committed_size, done.complete) == (len(data), True)
 
 
@@ -197,13 +202,12 @@ async def test_unreferenced_upload_is_collected_after_grace(
     blob = await service.upload(
         _parts(tenant, str(uuid.uuid4()), data, 0, len(data), CHUNK_SIZE, True)
     )
-    repository = BlobRepository(db)
-    assert (await repository.collect(grace_s=3600)).blobs == 0
-    assert await service.find_missing(tenant, [blob.sha256]) == []
-    result = await repository.collect(grace_s=0)
+    assert (await _collect(db, 3600)).blobs == 0
+    assert await service.find_missing(Caller(tenant), [blob.sha256]) == []
+    result = await _collect(db, 0)
     assert result.blobs == 1
     assert result.freed_bytes > 0
-    assert await service.find_missing(tenant, [blob.sha256]) == [blob.sha256]
+    assert await service.find_missing(Caller(tenant), [blob.sha256]) == [blob.sha256]
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM blob_chunks").fetchone() == (0,)
 
@@ -218,15 +222,15 @@ async def test_referenced_blob_is_never_collected(
         _parts(tenant, str(uuid.uuid4()), data, 0, len(data), CHUNK_SIZE, True)
     )
     stored = await messages.store_message(
+        Caller(tenant),
         store_input(
-            tenant, attachments=(models.AttachmentInput(filename="d.pdf", blob_sha256=blob.sha256),)
-        )
+            attachments=(models.AttachmentInput(filename="d.pdf", blob_sha256=blob.sha256),)
+        ),
     )
-    repository = BlobRepository(db)
-    assert (await repository.collect(grace_s=0)).blobs == 0
-    assert await service.find_missing(tenant, [blob.sha256]) == []
-    await messages.delete_message(tenant, stored.message.storage_key)
-    assert (await repository.collect(grace_s=0)).blobs == 3  # the deck and both bodies
+    assert (await _collect(db, 0)).blobs == 0
+    assert await service.find_missing(Caller(tenant), [blob.sha256]) == []
+    await messages.delete_message(Caller(tenant), stored.message.storage_key)
+    assert (await _collect(db, 0)).blobs == 3  # the deck and both bodies
 
 
 async def test_gc_racing_stores_never_loses_a_referenced_blob(
@@ -239,24 +243,23 @@ async def test_gc_racing_stores_never_loses_a_referenced_blob(
     blob = await service.upload(
         _parts(tenant, str(uuid.uuid4()), data, 0, len(data), CHUNK_SIZE, True)
     )
-    repository = BlobRepository(db)
     stop = asyncio.Event()
 
     async def collect() -> None:
         while not stop.is_set():
-            await repository.collect(grace_s=0)
+            await _collect(db, 0)
             await asyncio.sleep(0)
 
     async def store(i: int) -> str | None:
         try:
             result = await messages.store_message(
+                Caller(tenant),
                 store_input(
-                    tenant,
                     text_body=f"m{i}",
                     attachments=(
                         models.AttachmentInput(filename="d.pdf", blob_sha256=blob.sha256),
                     ),
-                )
+                ),
             )
         except FailedPrecondition:
             return None
@@ -268,16 +271,11 @@ async def test_gc_racing_stores_never_loses_a_referenced_blob(
     await collector
     stored = [k for k in keys if k is not None]
     for key in stored:
-        pieces = [
-            p
-            async for p in await service.download(
-                models.DownloadRequest(tenant_id=tenant, storage_key=key, attachment_id="1")
-            )
-        ]
-        assert b"".join(pieces) == data
-    await repository.collect(grace_s=0)
+        request = DownloadRequest(storage_key=key, attachment_id="1")
+        assert await _download(db, tenant, request) == data
+    await _collect(db, 0)
     if stored:
-        assert await service.find_missing(tenant, [blob.sha256]) == []
+        assert await service.find_missing(Caller(tenant), [blob.sha256]) == []
 
 
 async def test_expired_upload_is_forgotten_and_freed(
@@ -289,12 +287,12 @@ async def test_expired_upload_is_forgotten_and_freed(
     data = bytes(3 * CHUNK_SIZE)
     with pytest.raises(FailedPrecondition):
         await service.upload(_parts(tenant, upload_id, data, 0, len(data), CHUNK_SIZE, False))
-    assert (await service.query_upload(tenant, upload_id)).committed_size == len(data)
+    assert (await service.query_upload(Caller(tenant), upload_id)).committed_size == len(data)
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE upload_sessions SET expires_at = now() - interval '1 second'")
     with pytest.raises(NotFound):
-        await service.query_upload(tenant, upload_id)
-    result = await BlobRepository(db).collect(grace_s=3600)
+        await service.query_upload(Caller(tenant), upload_id)
+    result = await _collect(db, 3600)
     assert result.uploads == 1
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM blob_chunks").fetchone() == (0,)

@@ -70,7 +70,11 @@ def test_date_is_utc_or_unset_with_a_warning(date: str, expected: str | None, wa
 def test_every_parsed_text_can_be_stored(header: str) -> None:
     """No text the parser hands on holds a NUL or a surrogate; the header is flagged."""
     parsed = parse_raw(_message(f"From: a@b.co\n{header}\n"))
-    texts = [parsed.subject, *(h.name for h in parsed.headers), *(h.value for h in parsed.headers)]
+    texts = [
+        parsed.envelope.subject,
+        *(h.name for h in parsed.headers),
+        *(h.value for h in parsed.headers),
+    ]
     for text in texts:
         assert "\x00" not in text
         assert not any("\ud800" <= ch <= "\udfff" for ch in text)

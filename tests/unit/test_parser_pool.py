@@ -6,7 +6,7 @@ import asyncio
 import base64
 
 from service.codec.mime import MimeLimits
-from service.core.ingest import ParserPool
+from service.core.parser_pool import ParserPool
 from tests.mime_corpus import corpus
 
 

@@ -17,17 +17,25 @@ from service.codec.render import _email, render_plan
 from service.models import (
     Address,
     Attachment,
+    Classification,
+    Content,
     Direction,
+    Envelope,
     Header,
     Message,
     MessageStatus,
     MessageType,
+    Owner,
+    Sizes,
+    Thread,
+    Timeline,
 )
 
 
 def render_message(message: Message, attachments: list[tuple[Attachment, bytes]]) -> bytes:
     """The whole rendering in memory: the plan with each attachment's bytes in its place."""
-    plan = render_plan(message, [attachment for attachment, _ in attachments])
+    assert message.content is not None
+    plan = render_plan(message, message.content, [attachment for attachment, _ in attachments])
     return b"".join(
         piece
         if isinstance(piece, bytes)
@@ -41,36 +49,20 @@ def _message(text: str, html: str, attachments: tuple[Attachment, ...]) -> Messa
     return Message(
         tenant_id="t",
         storage_key="email_1",
-        email_account_id="acct",
-        campaign_id="camp",
-        lead_id="lead",
-        direction=Direction.OUTBOUND,
-        message_type=MessageType.EMAIL,
-        status=MessageStatus.SENT,
-        from_address=Address("sdr@acme.example", "Ann SDR"),
-        to=(Address("jane@lead.example", "Jane"),),
-        cc=(),
-        bcc=(Address("crm@acme.example"),),
-        reply_to=(),
-        subject="Quick question, Jane",
-        message_id_header="<email_1@emailstore.invalid>",
-        in_reply_to="",
-        references=(),
-        thread_id="th",
-        parent_storage_key="",
-        created_at=at,
-        updated_at=at,
-        sent_at=at,
-        expires_at=None,
-        archived_at=None,
-        raw_size_bytes=0,
-        stored_size_bytes=0,
-        content_hash="",
+        owner=Owner("acct", "camp", "lead"),
+        kind=Classification(Direction.OUTBOUND, MessageType.EMAIL, MessageStatus.SENT),
+        envelope=Envelope(
+            from_address=Address("sdr@acme.example", "Ann SDR"),
+            to=(Address("jane@lead.example", "Jane"),),
+            bcc=(Address("crm@acme.example"),),
+            subject="Quick question, Jane",
+            message_id_header="<email_1@emailstore.invalid>",
+        ),
+        thread=Thread("th"),
+        times=Timeline(created_at=at, updated_at=at, sent_at=at),
+        size=Sizes(0, 0, ""),
         attachments=attachments,
-        labels={},
-        headers=(Header("X-Campaign", "camp"),),
-        text_body=text,
-        html_body=html,
+        content=Content(headers=(Header("X-Campaign", "camp"),), text_body=text, html_body=html),
     )
 
 
@@ -110,9 +102,12 @@ def test_plan_with_streamed_bodies_is_the_email_package_rendering(
     attachments = tuple(_attachment(i, d) for i, d in enumerate(datas))
     message = _message(text, html, attachments)
     random.seed(seed)  # the email package draws MIME boundaries from `random`
-    expected = _email(message, list(zip(attachments, datas, strict=True))).as_bytes()
+    assert message.content is not None
+    expected = _email(
+        message, message.content, list(zip(attachments, datas, strict=True))
+    ).as_bytes()
     random.seed(seed)
-    plan = render_plan(message, attachments)
+    plan = render_plan(message, message.content, attachments)
     out: list[bytes] = []
     for item in plan:
         if isinstance(item, bytes):

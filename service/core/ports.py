@@ -1,0 +1,455 @@
+"""What the use cases need of storage: the unit of work and its repositories, as Protocols.
+
+Core depends on these, never on the store's classes: `service.store` implements them over
+PostgreSQL, and the unit tests of core rules implement them in memory. A use case opens a unit
+of work (one transaction scoped to one tenant) and calls the repositories it hands out;
+repositories never open transactions themselves, so a use case can store a message and
+whatever else concerns it (an event, a change) atomically.
+
+The records passed across are defined here too, with the rules of their fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from service.codec.blobs import ByteBuffer, EncodedBlob
+from service.models import (
+    Caller,
+    Classification,
+    Envelope,
+    Header,
+    Message,
+    MessageFilter,
+    Owner,
+    Parse,
+    Sizes,
+    StorageUsage,
+    Thread,
+)
+
+# --------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    """An attachment row to insert. size_bytes is None for an attachment given by digest
+    until the writer has found the blob (in the transaction that references it)."""
+
+    attachment_id: str
+    position: int
+    filename: str
+    mime_type: str
+    disposition: str
+    content_id: str
+    sha256: bytes
+    size_bytes: int | None = None
+    part_path: str = ""
+
+
+@dataclass(frozen=True)
+class NewContent:
+    """What a new message's content row refers to.
+
+    skeleton_sha256: ingested mail, the blob of the skeleton (header blocks, boundary lines,
+    preamble and epilogue, verbatim) that `part_sha256s`, the leaf bodies in skeleton order,
+    slot into to give back the raw bytes.
+    """
+
+    headers: tuple[Header, ...]
+    text_sha256: bytes | None = None
+    html_sha256: bytes | None = None
+    skeleton_sha256: bytes | None = None
+    part_sha256s: tuple[bytes, ...] = ()
+
+    def references(self) -> list[bytes]:
+        """Every blob reference of the content rows (an ingested attachment is also a part)."""
+        refs = [sha for sha in (self.text_sha256, self.html_sha256) if sha is not None]
+        if self.skeleton_sha256 is not None:
+            refs.append(self.skeleton_sha256)
+        refs.extend(self.part_sha256s)
+        return refs
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A validated message, its bytes encoded, ready for the writer.
+
+    fingerprint: SHA-256 of everything the caller sent that identifies the request, so that a
+    repeat (same request_id or caller storage_key) can be told from a reuse.
+    content_hash: see `Sizes.content_hash`. ingest_hash: SHA-256 of the raw bytes of an
+    ingested message (the same bytes for the same mailbox are the same message), else None.
+    thread_refs: the Message-IDs it may answer, in the order `core.threading` prefers them.
+    raw_size_bytes: ingested mail, the raw size; None: the sum of the content's sizes.
+    """
+
+    tenant_id: str
+    storage_key: str
+    caller_chose_key: bool
+    request_id: str | None
+    fingerprint: bytes
+    owner: Owner
+    kind: Classification
+    envelope: Envelope
+    labels: Mapping[str, str]
+    sent_at: datetime | None
+    thread_refs: tuple[str, ...]
+    new_thread_id: str
+    content: NewContent
+    attachments: tuple[NewAttachment, ...]
+    # Distinct blobs whose bytes this message carries, sorted by digest (a fixed lock order),
+    # and how many references the message holds to each.
+    blobs: tuple[EncodedBlob, ...]
+    blob_refs: Mapping[bytes, int]
+    content_hash: bytes
+    parse: Parse = field(default_factory=Parse)
+    # References to blobs the tenant must already have (attachments given by digest).
+    existing_refs: Mapping[bytes, int] = field(default_factory=dict)
+    ingest_hash: bytes | None = None
+    raw_size_bytes: int | None = None
+
+    @property
+    def encoded_bytes(self) -> int:
+        """Stored bytes this message sends to the database."""
+        return sum(len(c) for b in self.blobs for c in b.chunks)
+
+
+@dataclass(frozen=True)
+class ReadyMessage:
+    """A new message completed in its transaction: thread chosen, sizes known. The rows to
+    insert are made from this alone."""
+
+    new: NewMessage
+    thread: Thread
+    attachments: tuple[NewAttachment, ...]
+    sizes: Sizes
+
+
+@dataclass(frozen=True)
+class BlobWrite:
+    """A blob a group of messages writes: its bytes (stored only when new to the tenant) and
+    the references and referencing messages it gains."""
+
+    blob: EncodedBlob
+    refs: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class BlobSize:
+    """Size and stored size of a blob the tenant has."""
+
+    size_bytes: int
+    stored_size_bytes: int
+
+
+@dataclass(frozen=True)
+class ThreadCandidate:
+    """A stored message a new one may answer (found by its Message-ID)."""
+
+    message_id_header: str
+    thread_id: str
+    storage_key: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as found when looking for a repeat, with the fingerprint of its request."""
+
+    message: Message
+    fingerprint: bytes
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob read whole: its codec and stored chunks in order."""
+
+    codec: str
+    chunks: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A blob to be read chunk by chunk: its digest, codec and number of chunks."""
+
+    sha256: bytes
+    codec: str
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class StoredContent:
+    """A message's content row: headers, bodies, and (ingested mail) how it is kept raw."""
+
+    headers: tuple[Header, ...]
+    text_sha256: bytes | None
+    html_sha256: bytes | None
+    skeleton_sha256: bytes | None
+    part_sha256s: tuple[bytes, ...]
+    raw_size_bytes: int
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """A ready blob: digest, sizes, codec and chunk size."""
+
+    sha256: bytes
+    size_bytes: int
+    stored_size_bytes: int
+    codec: str
+    chunk_size: int
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """An upload as recorded: what was promised, and how far it got.
+
+    staging_sha256: the key its chunks wait under until the real digest is known.
+    persisted: False until the first bytes are committed (the row is written with them).
+    """
+
+    upload_id: str
+    staging_sha256: bytes
+    expected_sha256: bytes | None
+    expected_size: int | None
+    mime_type: str
+    codec: str | None
+    committed_size: int
+    staged_bytes: int
+    chunk_count: int
+    sha256: bytes | None
+    size_bytes: int | None
+    stored_size_bytes: int | None
+    complete: bool
+    persisted: bool = True
+
+
+@dataclass(frozen=True)
+class FinishedUpload:
+    """The blob an upload becomes: digest, sizes, codec and chunk count."""
+
+    sha256: bytes
+    size_bytes: int
+    stored_size_bytes: int
+    codec: str
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """What one collection pass freed."""
+
+    tenants: int
+    blobs: int
+    uploads: int
+    freed_bytes: int
+
+
+# ------------------------------------------------------------------ repositories
+
+
+class MessageConflict(Exception):
+    """The message's storage_key, request_id or raw bytes for its mailbox are taken already;
+    the transaction wrote nothing."""
+
+
+class MessageStore(Protocol):
+    """Messages, their content and attachment rows."""
+
+    async def insert(
+        self, messages: Sequence[ReadyMessage], blobs: Sequence[BlobWrite]
+    ) -> list[Message]:
+        """Inserts new messages with the blobs they reference (new bytes, and references
+        counted); MessageConflict, and nothing written, when one is taken already."""
+        ...
+
+    async def by_key(self, storage_key: str) -> StoredMessage | None:
+        """The message with this key."""
+        ...
+
+    async def by_request_id(self, request_id: str) -> StoredMessage | None:
+        """The message stored by the request with this id."""
+        ...
+
+    async def by_ingest_hash(self, email_account_id: str, digest: bytes) -> StoredMessage | None:
+        """The message ingested from these raw bytes for this mailbox."""
+        ...
+
+    async def thread_candidates(self, message_ids: Sequence[str]) -> list[ThreadCandidate]:
+        """Stored messages with one of these Message-IDs."""
+        ...
+
+    async def content(self, storage_key: str) -> StoredContent | None:
+        """The content row of a message."""
+        ...
+
+    async def list(
+        self, filter_: MessageFilter, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Message]:
+        """Messages matching the filter, newest first, after (created_at, storage_key)."""
+        ...
+
+    async def delete(self, storage_key: str) -> int | None:
+        """Deletes a message and releases its blob references; how many blobs it left
+        unreferenced, None when there is no such message."""
+        ...
+
+    async def usage(self) -> StorageUsage:
+        """Counts and byte totals of the tenant."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Blobs and their chunks."""
+
+    async def reference_existing(self, refs: Mapping[bytes, int]) -> dict[bytes, BlobSize]:
+        """Adds references to blobs the tenant has (ready ones); the ones found."""
+        ...
+
+    async def find_ready(self, digests: Sequence[bytes]) -> set[bytes]:
+        """Which of the digests the tenant has, ready to reference."""
+        ...
+
+    async def refs(self, digests: Sequence[bytes]) -> dict[bytes, BlobRef]:
+        """The blobs of these digests, to be read chunk by chunk."""
+        ...
+
+    async def read_whole(self, digests: Sequence[bytes]) -> dict[bytes, StoredBlob]:
+        """These blobs with all their chunks (small blobs: headers, bodies, skeletons)."""
+        ...
+
+    async def mark_gc_pending(self) -> None:
+        """Notes that the tenant may hold garbage now."""
+        ...
+
+
+class BlobReads(Protocol):
+    """Reads of one statement each, in a transaction of its own (one round trip)."""
+
+    async def blob(self, sha256: bytes) -> BlobInfo | None:
+        """A ready blob of the tenant."""
+        ...
+
+    async def open(
+        self,
+        sha256: bytes | None,
+        storage_key: str | None,
+        attachment_id: str | None,
+        offset: int,
+        limit: int,
+        chunks: int,
+    ) -> tuple[BlobInfo, list[bytes]] | None:
+        """A blob (by digest, or by message and attachment) and up to `chunks` stored chunks of
+        the range; None when there is no such blob or attachment."""
+        ...
+
+    async def chunks(self, sha256: bytes, first: int, last: int) -> list[bytes]:
+        """Stored chunks first..last of a blob; NotFound when one is missing."""
+        ...
+
+
+class UploadStore(Protocol):
+    """Resumable upload sessions and their staged chunks."""
+
+    async def get(self, upload_id: str) -> UploadSession | None:
+        """The live session of an upload id."""
+        ...
+
+    async def append(
+        self,
+        session: UploadSession,
+        previous_size: int,
+        chunks: list[ByteBuffer],
+        new_size: int,
+        codec: str,
+        ttl_s: float,
+    ) -> bool:
+        """Stages chunks and advances the committed size from previous_size (recording a new
+        session first); False, nothing staged, when the session is elsewhere by now."""
+        ...
+
+    async def promote(self, session: UploadSession, finished: FinishedUpload) -> BlobInfo:
+        """Turns the staged chunks into the tenant's blob (or drops them: it had the bytes)
+        and completes the session."""
+        ...
+
+    async def store_whole(
+        self,
+        session: UploadSession,
+        chunks: list[ByteBuffer],
+        finished: FinishedUpload,
+        ttl_s: float,
+    ) -> BlobInfo | None:
+        """Stores an upload that came whole, with its completed session; None (nothing
+        written) when a live session of that upload id exists."""
+        ...
+
+    async def complete_known(
+        self, upload_id: str, staging_sha256: bytes, blob: BlobInfo, mime_type: str, ttl_s: float
+    ) -> None:
+        """Records an upload answered from a blob the tenant had."""
+        ...
+
+    async def discard(self, upload_id: str) -> None:
+        """Forgets an unfinished upload and what it staged."""
+        ...
+
+
+class GcStore(Protocol):
+    """Garbage collection: expired uploads and blobs nothing references."""
+
+    async def tenants(self, limit: int) -> list[str]:
+        """Tenants that may hold garbage (a control-plane read across tenants)."""
+        ...
+
+    async def collect(self, grace_s: float) -> tuple[int, int, int]:
+        """One tenant's pass: (expired uploads, freed blobs, freed bytes)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """The repositories of one transaction, all bound to its connection."""
+
+    @property
+    def messages(self) -> MessageStore: ...
+
+    @property
+    def blobs(self) -> BlobStore: ...
+
+    @property
+    def uploads(self) -> UploadStore: ...
+
+    @property
+    def gc(self) -> GcStore: ...
+
+    @property
+    def reads(self) -> BlobReads: ...
+
+
+class Transactions(Protocol):
+    """Opens units of work."""
+
+    def tenant(
+        self, caller: Caller, name: str, *, pipeline: bool = True
+    ) -> AbstractAsyncContextManager[UnitOfWork]:
+        """One transaction scoped to the caller's tenant (row-level security shows only its
+        rows). Pipeline mode sends statements without waiting for each result; bulk reads
+        turn it off."""
+        ...
+
+    def statement(self, caller: Caller, name: str) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Single statements, each in a transaction of its own that scopes itself to the
+        tenant (only `reads`): one round trip per read."""
+        ...
+
+    def control(self, name: str) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A transaction for the control plane (tenant-less tables: only `gc.tenants`)."""
+        ...
+
+
+ChunkStream = AsyncIterator[bytes]
