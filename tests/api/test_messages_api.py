@@ -12,7 +12,6 @@ import grpc
 import pytest
 from emailstore.v1 import emailstore_pb2 as pb
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
-from google.protobuf import timestamp_pb2
 
 from tests.factories import store_request
 
@@ -136,12 +135,13 @@ async def test_list_messages_filters_newest_first(stub: Stub, tenant: str) -> No
 
 
 async def test_list_messages_time_window(stub: Stub, tenant: str) -> None:
-    """created_after / created_before bound the creation time."""
-    await stub.StoreMessage(store_request(tenant, storage_key="old"))
-    cut = timestamp_pb2.Timestamp()
-    cut.GetCurrentTime()
+    """created_after / created_before bound the creation time (the database's clock: the cut
+    is the second message's creation time as stored)."""
+    old = await stub.StoreMessage(store_request(tenant, storage_key="old"))
     await asyncio.sleep(0.01)
-    await stub.StoreMessage(store_request(tenant, storage_key="new"))
+    new = await stub.StoreMessage(store_request(tenant, storage_key="new"))
+    cut = new.message.created_at
+    assert old.message.created_at.ToDatetime() < cut.ToDatetime()
     after = await stub.ListMessages(pb.ListMessagesRequest(tenant_id=tenant, created_after=cut))
     before = await stub.ListMessages(pb.ListMessagesRequest(tenant_id=tenant, created_before=cut))
     assert [m.storage_key for m in after.messages] == ["new"]

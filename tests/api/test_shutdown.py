@@ -21,21 +21,19 @@ async def test_in_flight_stream_finishes_during_grace(database_url: str, tenant:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     stub = pb_grpc.EmailStoreStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
+    # Health is watched from before the shutdown: an open stream hears NOT_SERVING even once
+    # new calls are refused.
+    watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
     call = stub.StoreMessages()
     await call.write(store_request(tenant, storage_key="before"))
     first = await call.read()
     assert first.storage_key == "before"
 
     stopping = asyncio.create_task(server.stop())
-    # Wait until the shutdown has begun: health says NOT_SERVING, or new calls are refused.
-    for _ in range(100):
-        try:
-            response = await health.Check(health_pb2.HealthCheckRequest())
-        except grpc.aio.AioRpcError:
-            break
-        if response.status != health_pb2.HealthCheckResponse.SERVING:
-            break
-        await asyncio.sleep(0.02)
+    update = await asyncio.wait_for(watch.read(), timeout=5)
+    assert update.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    watch.cancel()  # or the grace period would wait for it
     await call.write(store_request(tenant, storage_key="during-grace"))
     second = await call.read()
     assert second.storage_key == "during-grace"
