@@ -9,18 +9,14 @@ from typing import Any
 from service.core.ports import BlobInfo, BlobRef, BlobSize, StoredBlob
 from service.errors import NotFound
 from service.store.queries import query
+from service.store.rows import BlobSizeRow, ChunkRow, OpenedBlobRow, SeqChunkRow
+from service.store.statements import Row, records
 
 AsyncConn = Any  # psycopg.AsyncConnection[Any]; see service.store.database
 
 
 def _q(name: str) -> str:
     return query("blobs", name)
-
-
-def blob_info(row: Sequence[Any]) -> BlobInfo:
-    """A (sha256, size_bytes, stored_size_bytes, codec, chunk_size) row as a BlobInfo."""
-    sha, size, stored, codec, chunk_size = row
-    return BlobInfo(bytes(sha), size, stored, codec, chunk_size)
 
 
 class BlobRepository:
@@ -33,11 +29,13 @@ class BlobRepository:
     async def reference_existing(self, refs: Mapping[bytes, int]) -> dict[bytes, BlobSize]:
         """Adds references to blobs the tenant has (ready ones); the ones found."""
         digests = sorted(refs)
-        cur = await self._conn.execute(
+        found = await records(
+            self._conn,
+            BlobSizeRow,
             _q("reference_existing"),
             {"tenant_id": self._tenant, "sha256": digests, "refs": [refs[d] for d in digests]},
         )
-        return {bytes(sha): BlobSize(size, stored) for sha, size, stored in await cur.fetchall()}
+        return {r.sha256: BlobSize(r.size_bytes, r.stored_size_bytes) for r in found}
 
     async def find_ready(self, digests: Sequence[bytes]) -> set[bytes]:
         """Which of the digests the tenant has, ready to reference."""
@@ -48,31 +46,34 @@ class BlobRepository:
 
     async def refs(self, digests: Sequence[bytes]) -> dict[bytes, BlobRef]:
         """The blobs of these digests, to be read chunk by chunk."""
-        cur = await self._conn.execute(
-            _q("refs"), {"tenant_id": self._tenant, "sha256": list(dict.fromkeys(digests))}
+        found = await records(
+            self._conn,
+            BlobRef,
+            _q("refs"),
+            {"tenant_id": self._tenant, "sha256": list(dict.fromkeys(digests))},
         )
-        return {
-            bytes(sha): BlobRef(bytes(sha), codec, count)
-            for sha, codec, count in await cur.fetchall()
-        }
+        return {r.sha256: r for r in found}
 
     async def read_whole(self, digests: Sequence[bytes]) -> dict[bytes, StoredBlob]:
         """These blobs with all their chunks (empty blobs have none)."""
         if not digests:
             return {}
-        cur = await self._conn.execute(
-            _q("read_whole"), {"tenant_id": self._tenant, "sha256": list(digests)}, binary=True
+        found = await records(
+            self._conn,
+            ChunkRow,
+            _q("read_whole"),
+            {"tenant_id": self._tenant, "sha256": list(digests)},
+            binary=True,
         )
         chunks: dict[bytes, list[bytes]] = defaultdict(list)
         codecs: dict[bytes, str] = {}
-        for sha, codec, data in await cur.fetchall():
-            key = bytes(sha)
-            codecs[key] = codec
-            chunks[key].append(bytes(data))
-        found = {sha: StoredBlob(codecs[sha], tuple(chunks[sha])) for sha in codecs}
+        for row in found:
+            codecs[row.sha256] = row.codec
+            chunks[row.sha256].append(row.data)
+        whole = {sha: StoredBlob(codecs[sha], tuple(chunks[sha])) for sha in codecs}
         for sha in digests:
-            found.setdefault(sha, StoredBlob("none", ()))
-        return found
+            whole.setdefault(sha, StoredBlob("none", ()))
+        return whole
 
     async def mark_gc_pending(self) -> None:
         """Notes that the tenant may hold garbage now."""
@@ -87,17 +88,20 @@ class BlobReads:
         self._conn = conn
         self._tenant = tenant_id
 
-    async def _rows(self, name: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        cur = await self._conn.execute(
-            _q(name), {"tenant_id": self._tenant, **params}, binary=True, prepare=True
+    async def _rows(self, row: type[Row], name: str, params: Mapping[str, Any]) -> list[Row]:
+        return await records(
+            self._conn,
+            row,
+            _q(name),
+            {"tenant_id": self._tenant, **params},
+            binary=True,
+            prepare=True,
         )
-        found: list[tuple[Any, ...]] = await cur.fetchall()
-        return found
 
     async def blob(self, sha256: bytes) -> BlobInfo | None:
         """A ready blob of the tenant."""
-        found = await self._rows("find_blob", {"sha256": sha256})
-        return blob_info(found[0]) if found else None
+        found = await self._rows(BlobInfo, "find_blob", {"sha256": sha256})
+        return found[0] if found else None
 
     async def open(
         self,
@@ -111,6 +115,7 @@ class BlobReads:
         """A blob (by digest, or by message and attachment) and up to `chunks` stored chunks of
         the range from `offset` (`limit` bytes, 0 for all); None when there is none."""
         found = await self._rows(
+            OpenedBlobRow,
             "open_blob",
             {
                 "sha256": sha256,
@@ -123,18 +128,23 @@ class BlobReads:
         )
         if not found:
             return None
-        blob = blob_info(found[0][:5])
+        head = found[0]
+        blob = BlobInfo(
+            head.sha256, head.size_bytes, head.stored_size_bytes, head.codec, head.chunk_size
+        )
         end = min(blob.size_bytes, offset + limit) if limit else blob.size_bytes
         first = offset // blob.chunk_size
         expected = 0 if offset >= end else min(chunks, (end - 1) // blob.chunk_size - first + 1)
-        if [row[5] for row in found[1:]] != list(range(first, first + expected)):
+        if [row.seq for row in found[1:]] != list(range(first, first + expected)):
             raise NotFound("the blob was deleted while it was being read")
-        return blob, [row[6] for row in found[1:]]
+        return blob, [row.data for row in found[1:] if row.data is not None]
 
     async def chunks(self, sha256: bytes, first: int, last: int) -> list[bytes]:
         """Stored chunks first..last (inclusive) of a blob, in order; NotFound when one is
         missing (the blob was freed while being read)."""
-        found = await self._rows("read_chunks", {"sha256": sha256, "first": first, "last": last})
-        if [seq for seq, _ in found] != list(range(first, last + 1)):
+        found = await self._rows(
+            SeqChunkRow, "read_chunks", {"sha256": sha256, "first": first, "last": last}
+        )
+        if [row.seq for row in found] != list(range(first, last + 1)):
             raise NotFound("the blob was deleted while it was being read")
-        return [data for _, data in found]
+        return [row.data for row in found]

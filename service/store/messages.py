@@ -25,7 +25,8 @@ from service.core.ports import (
 from service.models import Message, MessageFilter, StorageUsage
 from service.store import rows
 from service.store.queries import query
-from service.store.rows import AttachmentRow, ContentRow, MessageRow
+from service.store.rows import AttachmentRow, ContentRow, DeletedRow, MessageRow
+from service.store.statements import record
 
 AsyncConn = Any  # psycopg.AsyncConnection[Any]; see service.store.database
 
@@ -183,20 +184,21 @@ class MessageRepository:
 
     async def content(self, storage_key: str) -> StoredContent | None:
         """The content row of a message, with the message's raw size."""
-        cur = await self._conn.execute(
-            _q("select_content"), {"tenant_id": self._tenant, "storage_key": storage_key}
+        row = await record(
+            self._conn,
+            ContentRow,
+            _q("select_content"),
+            {"tenant_id": self._tenant, "storage_key": storage_key},
         )
-        found = await cur.fetchone()
-        if found is None:
+        if row is None:
             return None
-        row = ContentRow(*found[:-1])
         return StoredContent(
             headers=rows.headers(row.headers),
-            text_sha256=_bytes(row.text_sha256),
-            html_sha256=_bytes(row.html_sha256),
-            skeleton_sha256=_bytes(row.skeleton_sha256),
+            text_sha256=row.text_sha256,
+            html_sha256=row.html_sha256,
+            skeleton_sha256=row.skeleton_sha256,
             part_sha256s=tuple(bytes.fromhex(p) for p in row.raw_parts),
-            raw_size_bytes=found[-1] or 0,
+            raw_size_bytes=row.raw_size_bytes or 0,
         )
 
     async def list(
@@ -214,12 +216,13 @@ class MessageRepository:
     async def delete(self, storage_key: str) -> int | None:
         """Deletes a message and releases its blob references; how many blobs it left
         unreferenced, None when there is no such message."""
-        cur = await self._conn.execute(
-            _q("delete_message"), {"tenant_id": self._tenant, "storage_key": storage_key}
+        found = await record(
+            self._conn,
+            DeletedRow,
+            _q("delete_message"),
+            {"tenant_id": self._tenant, "storage_key": storage_key},
         )
-        found = await cur.fetchone()
-        deleted, unreferenced = found if found is not None else (0, [])
-        return len(unreferenced) if deleted else None
+        return len(found.unreferenced) if found is not None and found.deleted else None
 
     async def usage(self) -> StorageUsage:
         """Counts and byte totals of the tenant."""
@@ -229,10 +232,6 @@ class MessageRepository:
         if usage is None:  # an aggregate always returns a row
             raise RuntimeError("storage usage query returned nothing")
         return usage
-
-
-def _bytes(value: bytes | None) -> bytes | None:
-    return bytes(value) if value is not None else None
 
 
 def _conditions(

@@ -23,7 +23,6 @@ _SLOT = re.compile(r"\{(?:([a-z]+)\.)?([a-z_]+)\}")
 _LISTS = {
     "message_columns": rows.MessageRow,
     "attachment_columns": rows.AttachmentRow,
-    "content_columns": rows.ContentRow,
 }
 _INSERTS = {
     "message_insert_columns": rows.MESSAGE_INSERT_COLUMNS,

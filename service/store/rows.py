@@ -98,8 +98,9 @@ class AttachmentRow:
 
 @dataclass(frozen=True)
 class ContentRow:
-    """An email_content row. The skeleton (ingested mail: header blocks and boundaries, the
-    bodies left out) is in column raw_sha256, named so by migration 0003."""
+    """An email_content row as read, with its message's raw size. The skeleton (ingested
+    mail: header blocks and boundaries, the bodies left out) is in column raw_sha256, named
+    so by migration 0003."""
 
     storage_key: str
     headers: list[StoredHeader]
@@ -107,6 +108,63 @@ class ContentRow:
     html_sha256: bytes | None
     skeleton_sha256: bytes | None
     raw_parts: list[str]  # hex digests of the leaf-body blobs, in skeleton order
+    raw_size_bytes: int
+
+
+@dataclass(frozen=True)
+class InsertedRow:
+    """What the database assigned to an inserted message."""
+
+    storage_key: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DeletedRow:
+    """What deleting a message did: rows deleted (0 or 1), blobs left unreferenced."""
+
+    deleted: int
+    unreferenced: list[bytes]
+
+
+@dataclass(frozen=True)
+class BlobSizeRow:
+    """A blob's digest and sizes."""
+
+    sha256: bytes
+    size_bytes: int
+    stored_size_bytes: int
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A stored chunk, with its blob's digest and codec (reads of whole blobs)."""
+
+    sha256: bytes
+    codec: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SeqChunkRow:
+    """A stored chunk and its number (ranged reads)."""
+
+    seq: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class OpenedBlobRow:
+    """A row of emailstore_open_blob: the blob (seq NULL), then its first chunks."""
+
+    sha256: bytes
+    size_bytes: int
+    stored_size_bytes: int
+    codec: str
+    chunk_size: int
+    seq: int | None
+    data: bytes | None
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from psycopg.rows import class_row
 from service.codec.blobs import CHUNK_SIZE, ByteBuffer
 from service.core.ports import BlobInfo, FinishedUpload, UploadSession
 from service.errors import NotFound
-from service.store.blobs import blob_info
 from service.store.queries import query
+from service.store.statements import record
 
 AsyncConn = Any  # psycopg.AsyncConnection[Any]; see service.store.database
 
@@ -119,11 +119,9 @@ class UploadRepository:
             # New and not referenced yet: the collector frees it unless a message does.
             await self._conn.execute(query("blobs", "mark_gc_pending"), params)
         await self._conn.execute(_q("drop_staging_blob"), params)
-        cur = await self._conn.execute(_q("select_ready_blob"), params)
-        row = await cur.fetchone()
-        if row is None:
+        blob = await record(self._conn, BlobInfo, _q("select_ready_blob"), params)
+        if blob is None:
             raise NotFound("the uploaded blob disappeared while finishing")
-        blob = blob_info(row)
         await self._conn.execute(
             _q("complete_upload"), params | {"stored_size_bytes": blob.stored_size_bytes}
         )
@@ -144,10 +142,12 @@ class UploadRepository:
             "mime_type": session.mime_type,
             "ttl_s": ttl_s,
         }
-        cur = await self._conn.execute(_q("store_whole_upload"), params)
+        cur = self._conn.cursor(row_factory=class_row(BlobInfo))
+        await cur.execute(_q("store_whole_upload"), params)
+        # The chunks go in the same round trip (pipeline mode), before the blob row is read.
         await self._insert_chunks("insert_blob_chunk", finished.sha256, 0, chunks)
-        row = await cur.fetchone()
-        return blob_info(row) if row is not None else None
+        blob: BlobInfo | None = await cur.fetchone()
+        return blob
 
     async def complete_known(
         self, upload_id: str, staging_sha256: bytes, blob: BlobInfo, mime_type: str, ttl_s: float

@@ -70,7 +70,8 @@ WHERE tenant_id = %(tenant_id)s AND storage_key = ANY(%(storage_keys)s::text[])
 ORDER BY storage_key, position
 
 -- name: select_content
-SELECT {c.content_columns}, m.raw_size_bytes
+SELECT c.storage_key, c.headers, c.text_sha256, c.html_sha256, c.raw_sha256 AS skeleton_sha256,
+       c.raw_parts, m.raw_size_bytes
 FROM email_content c
 JOIN email_messages m ON m.tenant_id = c.tenant_id AND m.storage_key = c.storage_key
 WHERE c.tenant_id = %(tenant_id)s AND c.storage_key = %(storage_key)s
