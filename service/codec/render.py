@@ -13,8 +13,9 @@ import base64
 import logging
 import os
 from collections.abc import Sequence
+from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8, Policy
 from email.utils import format_datetime, formataddr
 
 from service.codec.mime import BodyRef
@@ -44,8 +45,25 @@ _OWN = {
 }
 
 
+def _address(a: Address) -> str:
+    if a.email.isascii():
+        return formataddr((a.name, a.email))
+    # RFC 6532: the address itself in UTF-8 (formataddr takes ASCII addresses only).
+    local, _, domain = a.email.rpartition("@")
+    return str(HeaderAddress(display_name=a.name, username=local, domain=domain))
+
+
 def _addresses(addresses: Sequence[Address]) -> str:
-    return ", ".join(formataddr((a.name, a.email)) for a in addresses)
+    return ", ".join(_address(a) for a in addresses)
+
+
+def _policy(message: Message) -> Policy:
+    """SMTP, or SMTPUTF8 (RFC 6532 headers in UTF-8) when an address is internationalised."""
+    e = message.envelope
+    everyone = [e.from_address, *e.to, *e.cc, *e.reply_to]
+    if any(a is not None and not a.email.isascii() for a in everyone):
+        return SMTPUTF8
+    return SMTP
 
 
 def render_plan(
@@ -78,10 +96,10 @@ def render_plan(
 def _email(
     message: Message, content: Content, attachments: Sequence[tuple[Attachment, bytes]]
 ) -> EmailMessage:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=_policy(message))
     e = message.envelope
     if e.from_address is not None:
-        msg["From"] = formataddr((e.from_address.name, e.from_address.email))
+        msg["From"] = _address(e.from_address)
     for name, addresses in (("To", e.to), ("Cc", e.cc), ("Reply-To", e.reply_to)):
         if addresses:
             msg[name] = _addresses(addresses)

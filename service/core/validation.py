@@ -42,6 +42,14 @@ _SIMPLE_ADDRESS = re.compile(
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 
+# RFC 6531: an internationalised local part is a dot-atom whose atoms may hold any non-ASCII
+# character (UTF8-non-ascii) besides the ASCII atext.
+_EAI_LOCAL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+"
+    r"(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+)*$"
+)
+_LDH_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
 MAX_ID_CHARS = 200
 MAX_NAME_CHARS = 500
 MAX_EMAIL_CHARS = 320
@@ -191,6 +199,12 @@ def address(v: Violations, field: str, value: Address) -> Address | None:
         return None
     if _SIMPLE_ADDRESS.match(email):
         return Address(email=email, name=value.name)
+    if not email.isascii():
+        # RFC 6531/6532 mail: kept exactly as given, once its parts are well formed.
+        if _internationalised(email):
+            return Address(email=email, name=value.name)
+        v.add(f"{field}.email", f"is not a valid email address: {email[:60]!r}")
+        return None
     try:
         parsed = ParsedAddress(addr_spec=email)
     except (HeaderParseError, ValueError, IndexError, TypeError):
@@ -199,6 +213,25 @@ def address(v: Violations, field: str, value: Address) -> Address | None:
         v.add(f"{field}.email", f"is not a valid email address: {email[:60]!r}")
         return None
     return Address(email=parsed.addr_spec, name=value.name)
+
+
+def _internationalised(email: str) -> bool:
+    """An RFC 6531 address: a UTF-8 dot-atom local part, and a domain of LDH labels or
+    Unicode labels that IDNA can encode (a U-label, written as the user writes it)."""
+    local, at, domain = email.rpartition("@")
+    if not at or not _EAI_LOCAL.match(local) or len(local.encode()) > 64:
+        return False
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return False
+    for label in labels:
+        try:
+            ascii_label = label.encode("idna").decode("ascii") if not label.isascii() else label
+        except UnicodeError:
+            return False
+        if not _LDH_LABEL.match(ascii_label):
+            return False
+    return True
 
 
 def addresses(v: Violations, field: str, values: Iterable[Address]) -> tuple[Address, ...]:
