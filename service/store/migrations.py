@@ -45,8 +45,9 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-def apply_migrations(conninfo: str) -> list[Migration]:
-    """Applies every pending migration; returns the ones applied by this call."""
+def apply_migrations(conninfo: str, up_to: int | None = None) -> list[Migration]:
+    """Applies every pending migration (or those up to version `up_to`, for tests of
+    upgrades); returns the ones applied by this call."""
     try:
         conn = psycopg.connect(conninfo, autocommit=True)
     except psycopg.OperationalError as exc:
@@ -64,6 +65,8 @@ def apply_migrations(conninfo: str) -> list[Migration]:
             for migration in load_migrations():
                 if migration.version in done:
                     continue
+                if up_to is not None and migration.version > up_to:
+                    break
                 log.info("applying migration %04d_%s", migration.version, migration.name)
                 with conn.transaction():
                     conn.execute(migration.sql.encode())
