@@ -28,6 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "gc", help="free unreferenced blobs past EMAILSTORE_BLOB_GRACE_S and expired uploads"
     )
+    recompress = commands.add_parser(
+        "recompress",
+        help="rewrite older content into packs with each tenant's current zstd dictionary "
+        "(training one where there is enough mail); safe to stop at any moment",
+    )
+    recompress.add_argument("--tenant", help="only this tenant (UUID)")
+    recompress.add_argument(
+        "--batch", type=int, default=200, help="messages per transaction (default 200)"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -50,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "gc":
         return asyncio.run(_gc(config))
+    if args.command == "recompress":
+        return asyncio.run(_recompress(config, args.tenant, args.batch))
     return asyncio.run(_migrate(config))
 
 
@@ -67,6 +78,37 @@ async def _gc(config: Config) -> int:
         f"visited {result.tenants} tenant(s): freed {result.blobs} blob(s) and "
         f"{result.uploads} expired upload(s), {result.freed_bytes:,} bytes"
     )
+    return 0
+
+
+async def _recompress(config: Config, tenant: str | None, batch: int) -> int:
+    from service.app import App, database
+    from service.core import validation
+    from service.core.recompress import Recompressor
+    from service.errors import InvalidArgument
+
+    try:
+        caller = validation.caller(tenant, "--tenant") if tenant else None
+    except InvalidArgument as exc:
+        print(f"emailstore recompress: {exc.message}", file=sys.stderr)
+        return 2
+    async with database(config) as target:
+        app = App(config, target.url, pool_size=2)
+        try:
+            await app.open()
+            job = Recompressor(
+                app.db, app.dictionaries, config.zstd_level, config.inline_max_bytes, batch
+            )
+            results = [await job.tenant(caller)] if caller else await job.all_tenants()
+        finally:
+            await app.close()
+    for r in results:
+        print(
+            f"{r.tenant_id}: {r.rewritten:,} message(s) rewritten with dictionary "
+            f"{r.dictionary_id or 'none'}, {r.stored_before:,} -> {r.stored_after:,} stored "
+            f"bytes, {r.released_blobs:,} blob(s) left to the collector, "
+            f"{r.dropped_dictionaries} old dictionar(ies) dropped"
+        )
     return 0
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from service.codec.mime import MimeLimits
 from service.config import Config
+from service.core.dictionaries import DictionaryBook, DictionarySettings
 from service.core.downloads import DownloadService
 from service.core.gc import GarbageCollector
 from service.core.ingest import IngestService
@@ -90,6 +91,17 @@ class App:
         self.uploads = UploadService(config, self.db)
         self.downloads = DownloadService(self.db)
         self.gc = GarbageCollector(self.db, config.blob_grace_s)
+        self.dictionaries = DictionaryBook(
+            self.db,
+            DictionarySettings(
+                level=config.zstd_level,
+                min_samples=config.dict_min_samples,
+                size_bytes=config.dict_size_bytes,
+                drift=config.dict_retrain_drift,
+                cache_size=config.dict_cache_size,
+                train=config.dict_training,
+            ),
+        )
         self._parser: ParserPool | None = None
         self._messages: MessageService | None = None
         self._ingest: IngestService | None = None
@@ -102,7 +114,9 @@ class App:
             if self.config.page_token_secret
             else await self.db.page_token_secret()
         )
-        self._messages = MessageService(self.config, self.db, self.writer, PageTokens(secret))
+        self._messages = MessageService(
+            self.config, self.db, self.writer, PageTokens(secret), self.dictionaries
+        )
 
     @property
     def messages(self) -> MessageService:
@@ -125,7 +139,8 @@ class App:
         return self._ingest
 
     async def close(self) -> None:
-        """Stops the parser workers and closes the pool."""
+        """Stops the parser workers and dictionary trainings, and closes the pool."""
         if self._parser is not None:
             self._parser.close()
+        await self.dictionaries.close()
         await self.db.close()

@@ -46,7 +46,21 @@ class Config:
     migrate_on_start: bool = True
     """Apply pending migrations when `serve` starts."""
     zstd_level: int = 3
-    """zstd level for new chunks (1-22)."""
+    """zstd level for new chunks and packs (1-22)."""
+    inline_max_bytes: int = 64 * 1024
+    """Bodies and skeletons up to this size go in the message's pack; larger ones in blobs."""
+    dict_training: bool = True
+    """Train per-tenant zstd dictionaries in the background as mail comes in."""
+    dict_min_samples: int = 1000
+    """Packs a tenant writes without a dictionary before one is trained."""
+    dict_size_bytes: int = 64 * 1024
+    """Size of a trained dictionary."""
+    dict_retrain_drift: float = 0.25
+    """Retrain when new packs compress this much worse than the dictionary's sample did."""
+    dict_cache_size: int = 256
+    """Dictionaries kept in memory for reads."""
+    dict_check_interval_s: float = 300.0
+    """How often every tenant is checked for a dictionary due (0: only as writes come in)."""
     max_message_bytes: int = 50 * MIB
     """Largest message (bodies plus attachments, or raw size)."""
     max_attachment_bytes: int = 25 * MIB
@@ -122,6 +136,18 @@ class Config:
                 "EMAILSTORE_WRITE_CONCURRENCY must be at least 1 and below the pool's max size",
             ),
             (self.write_batch_max >= 1, "EMAILSTORE_WRITE_BATCH_MAX must be >= 1"),
+            (
+                0 <= self.inline_max_bytes <= 1024 * 1024,
+                "EMAILSTORE_INLINE_MAX_BYTES must be 0-1048576",
+            ),
+            (self.dict_min_samples >= 20, "EMAILSTORE_DICT_MIN_SAMPLES must be >= 20"),
+            (
+                1024 <= self.dict_size_bytes <= 1024 * 1024,
+                "EMAILSTORE_DICT_SIZE_BYTES must be 1024-1048576",
+            ),
+            (self.dict_retrain_drift > 0, "EMAILSTORE_DICT_RETRAIN_DRIFT must be > 0"),
+            (self.dict_cache_size >= 1, "EMAILSTORE_DICT_CACHE_SIZE must be >= 1"),
+            (self.dict_check_interval_s >= 0, "EMAILSTORE_DICT_CHECK_INTERVAL_S must be >= 0"),
             (self.db_pool_timeout_s > 0, "EMAILSTORE_DB_POOL_TIMEOUT_S must be > 0"),
             (self.max_attachment_bytes > 0, "EMAILSTORE_MAX_ATTACHMENT_BYTES must be > 0"),
             (self.max_message_bytes > 0, "EMAILSTORE_MAX_MESSAGE_BYTES must be > 0"),

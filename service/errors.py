@@ -63,6 +63,10 @@ class TransientConflict(Unavailable):
     """A transaction lost a deadlock or serialization race; retrying it will succeed."""
 
 
+class DataLoss(EmailStoreError):
+    """Stored data cannot be read back (damaged, or a dictionary it needs is gone)."""
+
+
 class Internal(EmailStoreError):
     """An invariant broke; the details are in the log, not in the response."""
 

@@ -308,6 +308,10 @@ class StorageUsage:
     unique_bytes: int
     stored_bytes: int
     pending_gc_bytes: int = 0
+    # Part of the compression savings that is the dictionaries' doing (an estimate).
+    saved_by_dictionary_bytes: int = 0
+    # What the tenant's rows and indexes take on disk (an estimate: tables are shared).
+    disk_bytes: int = 0
 
     @property
     def saved_by_dedup_bytes(self) -> int:

@@ -64,6 +64,7 @@ class EmailStoreServer:
         self.port = 0
         self._health_task: asyncio.Task[None] | None = None
         self._gc_task: asyncio.Task[None] | None = None
+        self._dict_task: asyncio.Task[None] | None = None
         self._serving = False
 
     async def start(self) -> None:
@@ -112,6 +113,10 @@ class EmailStoreServer:
         self._health_task = asyncio.create_task(self._watch_database(), name="health-watcher")
         if self.config.gc_interval_s > 0:
             self._gc_task = asyncio.create_task(self._collect_garbage(), name="blob-collector")
+        if self.config.dict_training and self.config.dict_check_interval_s > 0:
+            self._dict_task = asyncio.create_task(
+                self._check_dictionaries(), name="dictionary-trainer"
+            )
 
     async def _set_serving(self, serving: bool) -> None:
         status = (
@@ -154,6 +159,14 @@ class EmailStoreServer:
             except Exception:  # the next pass tries again; the database may just be down
                 log.warning("garbage collection pass failed", exc_info=True)
 
+    async def _check_dictionaries(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.dict_check_interval_s)
+            try:
+                await self.app.dictionaries.maintain_all()
+            except Exception:  # the next pass tries again; the database may just be down
+                log.warning("dictionary maintenance pass failed", exc_info=True)
+
     async def wait(self) -> None:
         """Returns when the gRPC server has stopped."""
         if self.server is not None:
@@ -162,7 +175,7 @@ class EmailStoreServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """Stops in order: NOT_SERVING, stop accepting, drain in-flight RPCs, close the pool."""
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
-        for task in (self._health_task, self._gc_task):
+        for task in (self._health_task, self._gc_task, self._dict_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -279,4 +279,6 @@ def storage_usage(u: models.StorageUsage) -> pb.StorageUsage:
         saved_by_dedup_bytes=u.saved_by_dedup_bytes,
         saved_by_compression_bytes=u.saved_by_compression_bytes,
         pending_gc_bytes=u.pending_gc_bytes,
+        saved_by_dictionary_bytes=u.saved_by_dictionary_bytes,
+        disk_bytes=u.disk_bytes,
     )

@@ -22,6 +22,7 @@ STATUS_BY_ERROR: dict[type[errors.EmailStoreError], grpc.StatusCode] = {
     errors.OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.DataLoss: grpc.StatusCode.DATA_LOSS,
     errors.Internal: grpc.StatusCode.INTERNAL,
     errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
 }

@@ -160,14 +160,18 @@ class BlobSet:
         # a body of the raw message) is hashed once.
         self._hashed: dict[int, tuple[bytes, bytes]] = {}
 
-    def add(self, data: bytes) -> bytes:
-        """Adds one reference to data; returns its SHA-256."""
+    def digest(self, data: bytes) -> bytes:
+        """The SHA-256 of data (each bytes object hashed once)."""
         seen = self._hashed.get(id(data))
         if seen is not None and seen[0] is data:
-            digest = seen[1]
-        else:
-            digest = hashlib.sha256(data).digest()
-            self._hashed[id(data)] = (data, digest)
+            return seen[1]
+        digest = hashlib.sha256(data).digest()
+        self._hashed[id(data)] = (data, digest)
+        return digest
+
+    def add(self, data: bytes) -> bytes:
+        """Adds one reference to data; returns its SHA-256."""
+        digest = self.digest(data)
         if digest not in self.blobs:
             self.blobs[digest] = encode_blob(data, self.level, digest=digest)
         self.refs[digest] = self.refs.get(digest, 0) + 1

@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from service.codec import packs
 from service.codec.blobs import BlobSet
 from service.core import keys, threading
-from service.core.ports import NewAttachment, NewContent, NewMessage
+from service.core.ports import NewAttachment, NewContent, NewMessage, PartRef
 from service.models import (
     Address,
     AttachmentData,
@@ -95,7 +96,9 @@ def _pairs(addresses: tuple[Address, ...]) -> list[list[str]]:
     return [[a.email, a.name] for a in addresses]
 
 
-def _structured_content_hash(draft: Draft, content: NewContent, atts: list[NewAttachment]) -> bytes:
+def _structured_content_hash(
+    draft: Draft, text: bytes | None, html: bytes | None, atts: list[NewAttachment]
+) -> bytes:
     """The digest of a structured message's canonical content (stable across releases: it is
     stored and shown)."""
     e = draft.envelope
@@ -109,8 +112,8 @@ def _structured_content_hash(draft: Draft, content: NewContent, atts: list[NewAt
             "reply_to": _pairs(e.reply_to),
             "subject": e.subject,
             "headers": [[h.name, h.value] for h in draft.content.headers],
-            "text": content.text_sha256.hex() if content.text_sha256 else None,
-            "html": content.html_sha256.hex() if content.html_sha256 else None,
+            "text": text.hex() if text else None,
+            "html": html.hex() if html else None,
             "attachments": [
                 [a.filename, a.mime_type, a.disposition, a.content_id, a.sha256.hex()] for a in atts
             ],
@@ -199,26 +202,81 @@ def _with_message_id(e: Envelope, message_id: str) -> Envelope:
     )
 
 
-def build(draft: Draft, zstd_level: int, message_id_domain: str) -> NewMessage:
-    """Hashes, chunks and compresses a draft's bytes: the message the writer stores."""
-    blob_set = BlobSet(zstd_level)
-    text, html = draft.content.text_body, draft.content.html_body
-    content = NewContent(
-        headers=draft.content.headers,
-        text_sha256=blob_set.add(text.encode()) if text else None,
-        html_sha256=blob_set.add(html.encode()) if html else None,
-    )
-    attachments, existing = _attachments(draft, blob_set)
+@dataclass(frozen=True)
+class Packing:
+    """How a message's small content is packed: the zstd level, the largest body or skeleton
+    kept in the pack, and the tenant's dictionary (None: none yet)."""
+
+    level: int
+    inline_max: int
+    dictionary: packs.Dictionary | None = None
+
+
+def _content(
+    draft: Draft, packing: Packing, blob_set: BlobSet, attachments: Sequence[NewAttachment]
+) -> tuple[NewContent, bytes | None, bytes | None]:
+    """The content of a draft: the pack of its small parts, blobs for the large ones; and the
+    digests of its text and HTML (for the content hash)."""
+    limit = packing.inline_max
+    parts: dict[str, bytes] = {packs.HEADERS: packs.encode_headers(draft.content.headers)}
+    found: dict[str, bytes | None] = {}
+    inline = 0
+    digests: list[bytes | None] = []
+    for name, value in (
+        (packs.TEXT, draft.content.text_body),
+        (packs.HTML, draft.content.html_body),
+    ):
+        data = value.encode()
+        if not data:
+            found[name] = None
+            digests.append(None)
+        elif len(data) <= limit:
+            parts[name] = data
+            inline += len(data)
+            found[name] = None
+            digests.append(hashlib.sha256(data).digest())
+        else:
+            found[name] = blob_set.add(data)
+            digests.append(found[name])
+    skeleton_sha = None
+    refs: list[PartRef] = []
     raw = draft.raw
     if raw is not None:
-        content = replace(
-            content,
-            skeleton_sha256=blob_set.add(raw.skeleton),
-            part_sha256s=tuple(blob_set.add(body) for body in raw.bodies),
-        )
+        if len(raw.skeleton) <= limit:
+            parts[packs.SKELETON] = raw.skeleton
+        else:
+            skeleton_sha = blob_set.add(raw.skeleton)
+        sizes = {a.size_bytes for a in attachments}
+        shas = {a.sha256 for a in attachments}
+        for i, data in enumerate(raw.bodies):
+            # An attachment's bytes are one blob, whether as the attachment or as a part.
+            shared = len(data) in sizes and blob_set.digest(data) in shas
+            if len(data) > limit or shared:
+                refs.append(blob_set.add(data))
+            else:
+                parts[packs.body(i)] = data
+                refs.append(i)
+    content = NewContent(
+        pack=packs.pack(parts, packing.level, packing.dictionary),
+        text_sha256=found[packs.TEXT],
+        html_sha256=found[packs.HTML],
+        skeleton_sha256=skeleton_sha,
+        parts=tuple(refs),
+        inline_bytes=inline,
+    )
+    return content, digests[0], digests[1]
+
+
+def build(draft: Draft, packing: Packing, message_id_domain: str) -> NewMessage:
+    """Hashes, chunks and compresses a draft's bytes: the message the writer stores."""
+    blob_set = BlobSet(packing.level)
+    attachments, existing = _attachments(draft, blob_set)
+    content, text_digest, html_digest = _content(draft, packing, blob_set, attachments)
+    raw = draft.raw
+    if raw is not None:
         content_hash = raw.raw_sha256
     else:
-        content_hash = _structured_content_hash(draft, content, attachments)
+        content_hash = _structured_content_hash(draft, text_digest, html_digest, attachments)
     storage_key = draft.storage_key or keys.new_storage_key(draft.kind.message_type)
     envelope = draft.envelope
     if (

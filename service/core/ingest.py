@@ -7,16 +7,18 @@ from dataclasses import replace
 
 from opentelemetry import trace
 
-from service.codec.blobs import CHUNK_SIZE, ChunkBuffer, decode_blob, decode_chunk, decode_text
+from service.codec.blobs import CHUNK_SIZE, ChunkBuffer, decode_chunk
 from service.codec.ingest import ParsedRaw
 from service.codec.mime import BodyRef, Skeleton
 from service.codec.render import render_plan
 from service.config import Config
-from service.core import drafts, validation
+from service.core import content, drafts, validation
+from service.core.content import BodySource
+from service.core.dictionaries import DictionaryBook
 from service.core.downloads import ChunkReader
 from service.core.messages import MessageService
 from service.core.parser_pool import ParserPool
-from service.core.ports import BlobRef, StoredBlob, Transactions, UnitOfWork
+from service.core.ports import StoredContent, Transactions, UnitOfWork
 from service.errors import NotFound
 from service.models import (
     Caller,
@@ -87,25 +89,23 @@ class IngestService:
         message's size), and a rendering for structured ones."""
         key = validation.storage_key(storage_key)
         async with self.db.tenant(caller, "get_raw_message", pipeline=False) as tx:
-            content = await tx.messages.content(key)
-            if content is None:
+            stored = await tx.messages.content(key)
+            if stored is None:
                 raise NotFound(f"message {key!r} not found")
-            owner = f"message {key!r}"
-            if content.skeleton_sha256 is None:
-                plan, bodies = await _rendering(tx, key, owner)
+            book = self.messages.dictionaries
+            if not stored.ingested:
+                plan, bodies = await _rendering(book, caller, tx, key, stored)
             else:
                 trace.get_current_span().set_attribute(
-                    "emailstore.raw_size_bytes", content.raw_size_bytes
+                    "emailstore.raw_size_bytes", stored.raw_size_bytes
                 )
-                skeleton = (await tx.blobs.read_whole([content.skeleton_sha256]))[
-                    content.skeleton_sha256
-                ]
-                plan = Skeleton.plan(decode_blob(skeleton.codec, skeleton.chunks))
-                bodies = await _refs(tx, content.part_sha256s, owner)
+                source = await content.raw(book, caller, tx, key, stored)
+                plan = Skeleton.plan(source.skeleton)
+                bodies = list(source.bodies)
         return self._stream(caller, plan, bodies)
 
     async def _stream(
-        self, caller: Caller, plan: Sequence[bytes | BodyRef], bodies: Sequence[BlobRef]
+        self, caller: Caller, plan: Sequence[bytes | BodyRef], bodies: Sequence[BodySource]
     ) -> AsyncIterator[bytes]:
         """The plan's literal bytes, with each referenced body read from its blob a few chunks
         at a time and encoded into place, in pieces of exactly CHUNK_SIZE (the last shorter)."""
@@ -116,14 +116,17 @@ class IngestService:
                 continue
             body = bodies[piece.index]
             encoder = piece.encoder()
-            reader = ChunkReader(self.db, caller, body.sha256, 0, body.chunk_count - 1)
-            try:
-                async for chunk in reader:
-                    out.append(encoder.feed(decode_chunk(body.codec, chunk)))
-                    for ready in out.take(out.size // CHUNK_SIZE * CHUNK_SIZE):
-                        yield bytes(ready)
-            finally:
-                reader.close()  # the client went away mid-stream: stop reading ahead
+            if isinstance(body, bytes):  # from the pack
+                out.append(encoder.feed(body))
+            else:
+                reader = ChunkReader(self.db, caller, body.sha256, 0, body.chunk_count - 1)
+                try:
+                    async for chunk in reader:
+                        out.append(encoder.feed(decode_chunk(body.codec, chunk)))
+                        for ready in out.take(out.size // CHUNK_SIZE * CHUNK_SIZE):
+                            yield bytes(ready)
+                finally:
+                    reader.close()  # the client went away mid-stream: stop reading ahead
             out.append(encoder.finish())
             for ready in out.take(out.size // CHUNK_SIZE * CHUNK_SIZE):
                 yield bytes(ready)
@@ -131,36 +134,15 @@ class IngestService:
             yield bytes(rest)
 
 
-async def _refs(tx: UnitOfWork, shas: Sequence[bytes], owner: str) -> list[BlobRef]:
-    """The blob of each digest, in order; NotFound naming `owner` when one is gone."""
-    found = await tx.blobs.refs(shas) if shas else {}
-    missing = [sha.hex() for sha in shas if sha not in found]
-    if missing:
-        raise NotFound(f"{owner} lost blob(s) {', '.join(missing)}")
-    return [found[sha] for sha in shas]
-
-
 async def _rendering(
-    tx: UnitOfWork, key: str, owner: str
-) -> tuple[list[bytes | BodyRef], list[BlobRef]]:
+    book: DictionaryBook, caller: Caller, tx: UnitOfWork, key: str, stored: StoredContent
+) -> tuple[list[bytes | BodyRef], list[BodySource]]:
     """A structured message's rendering plan, and the blob of each attachment in it."""
     found = await tx.messages.by_key(key)
-    content = await tx.messages.content(key)
-    if found is None or content is None:
+    if found is None:
         raise NotFound(f"message {key!r} not found")
-    wanted = [s for s in (content.text_sha256, content.html_sha256) if s is not None]
-    blobs = await tx.blobs.read_whole(wanted)
     message = found.message
-    view = Content(
-        headers=content.headers,
-        text_body=_text(blobs, content.text_sha256),
-        html_body=_text(blobs, content.html_sha256),
-    )
-    bodies = await _refs(tx, [bytes.fromhex(a.sha256) for a in message.attachments], owner)
+    view = await content.full(book, caller, tx, key, stored)
+    shas = [bytes.fromhex(a.sha256) for a in message.attachments]
+    bodies: list[BodySource] = list(await content.blob_refs(tx, shas, f"message {key!r}"))
     return render_plan(message, view, message.attachments), bodies
-
-
-def _text(blobs: dict[bytes, StoredBlob], sha: bytes | None) -> str:
-    if sha is None:
-        return ""
-    return decode_text(blobs[sha].codec, blobs[sha].chunks)

@@ -8,11 +8,11 @@ from dataclasses import replace
 
 from opentelemetry import trace
 
-from service.codec.blobs import decode_text
 from service.config import Config
-from service.core import drafts, validation
+from service.core import content, drafts, validation
+from service.core.dictionaries import DictionaryBook
 from service.core.page_tokens import PagePosition, PageTokens
-from service.core.ports import StoredBlob, Transactions
+from service.core.ports import Transactions
 from service.core.validation import ValidStoreMessage
 from service.core.writer import MessageWriter
 from service.errors import NotFound
@@ -60,12 +60,18 @@ class MessageService:
     """The message use cases, over units of work of the store."""
 
     def __init__(
-        self, config: Config, db: Transactions, writer: MessageWriter, tokens: PageTokens
+        self,
+        config: Config,
+        db: Transactions,
+        writer: MessageWriter,
+        tokens: PageTokens,
+        dictionaries: DictionaryBook,
     ) -> None:
         self.config = config
         self.db = db
         self.writer = writer
         self.tokens = tokens
+        self.dictionaries = dictionaries
 
     async def store_message(self, caller: Caller, request: StoreMessageInput) -> StoreResult:
         """Validates, encodes and stores one message in one transaction."""
@@ -79,13 +85,18 @@ class MessageService:
     async def store_draft(self, new_draft: drafts.Draft) -> StoreResult:
         """Encodes (in a thread when large) and stores a draft, ingested or structured."""
         cfg = self.config
+        packing = drafts.Packing(
+            cfg.zstd_level,
+            cfg.inline_max_bytes,
+            await self.dictionaries.current(new_draft.caller),
+        )
         if new_draft.payload_bytes > INLINE_ENCODE_BYTES:
-            new = await asyncio.to_thread(
-                drafts.build, new_draft, cfg.zstd_level, cfg.message_id_domain
-            )
+            new = await asyncio.to_thread(drafts.build, new_draft, packing, cfg.message_id_domain)
         else:
-            new = drafts.build(new_draft, cfg.zstd_level, cfg.message_id_domain)
+            new = drafts.build(new_draft, packing, cfg.message_id_domain)
         result = await self.writer.store(new)
+        if not result.deduplicated and new.content.pack is not None:
+            self.dictionaries.wrote(new_draft.caller, new.content.pack)
         span = trace.get_current_span()
         span.set_attribute("emailstore.storage_key", result.message.storage_key)
         span.set_attribute("emailstore.deduplicated", result.deduplicated)
@@ -100,19 +111,11 @@ class MessageService:
                 raise NotFound(f"message {key!r} not found")
             if view is not View.FULL:
                 return found.message
-            content = await tx.messages.content(key)
-            if content is None:
+            stored = await tx.messages.content(key)
+            if stored is None:
                 return replace(found.message, content=Content())
-            wanted = [s for s in (content.text_sha256, content.html_sha256) if s is not None]
-            blobs = await tx.blobs.read_whole(wanted)
-        return replace(
-            found.message,
-            content=Content(
-                headers=content.headers,
-                text_body=_text(blobs, content.text_sha256),
-                html_body=_text(blobs, content.html_sha256),
-            ),
-        )
+            body = await content.full(self.dictionaries, caller, tx, key, stored)
+        return replace(found.message, content=body)
 
     async def list_messages(self, caller: Caller, request: ListMessagesInput) -> MessagePage:
         """A page of messages, newest first."""
@@ -149,10 +152,3 @@ class MessageService:
         """Counts and bytes stored for a tenant."""
         async with self.db.tenant(caller, "storage_usage") as tx:
             return await tx.messages.usage()
-
-
-def _text(blobs: dict[bytes, StoredBlob], sha: bytes | None) -> str:
-    if sha is None:
-        return ""
-    blob = blobs[sha]
-    return decode_text(blob.codec, blob.chunks)

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from service.codec.blobs import ByteBuffer, EncodedBlob
+from service.codec.packs import Packed, Trained
 from service.models import (
     Caller,
     Classification,
@@ -51,27 +52,35 @@ class NewAttachment:
     part_path: str = ""
 
 
+# A leaf body of an ingested message: a blob (its digest) or a body of the pack (its index).
+PartRef = bytes | int
+
+
 @dataclass(frozen=True)
 class NewContent:
-    """What a new message's content row refers to.
+    """What a new message's content row holds: its pack (the small parts, compressed), and
+    the blobs of the parts too large for it.
 
-    skeleton_sha256: ingested mail, the blob of the skeleton (header blocks, boundary lines,
-    preamble and epilogue, verbatim) that `part_sha256s`, the leaf bodies in skeleton order,
-    slot into to give back the raw bytes.
+    text_sha256, html_sha256: the bodies' blobs, when not in the pack. skeleton_sha256:
+    ingested mail, the blob of the skeleton (header blocks, boundary lines, preamble and
+    epilogue, verbatim), when not in the pack; `parts` are the leaf bodies that slot into it,
+    in order, each a blob or a body of the pack. inline_bytes: the size of the text and HTML
+    kept in the pack (part of the message's raw size).
     """
 
-    headers: tuple[Header, ...]
+    pack: Packed | None = None
     text_sha256: bytes | None = None
     html_sha256: bytes | None = None
     skeleton_sha256: bytes | None = None
-    part_sha256s: tuple[bytes, ...] = ()
+    parts: tuple[PartRef, ...] = ()
+    inline_bytes: int = 0
 
     def references(self) -> list[bytes]:
         """Every blob reference of the content rows (an ingested attachment is also a part)."""
         refs = [sha for sha in (self.text_sha256, self.html_sha256) if sha is not None]
         if self.skeleton_sha256 is not None:
             refs.append(self.skeleton_sha256)
-        refs.extend(self.part_sha256s)
+        refs.extend(p for p in self.parts if isinstance(p, bytes))
         return refs
 
 
@@ -184,14 +193,19 @@ class BlobRef:
 
 @dataclass(frozen=True)
 class StoredContent:
-    """A message's content row: headers, bodies, and (ingested mail) how it is kept raw."""
+    """A message's content row: its pack (when it has one) and blobs, and (ingested mail) how
+    it is kept raw. headers: rows written before packs keep them here (else in the pack)."""
 
     headers: tuple[Header, ...]
     text_sha256: bytes | None
     html_sha256: bytes | None
     skeleton_sha256: bytes | None
-    part_sha256s: tuple[bytes, ...]
+    parts: tuple[PartRef, ...]
+    pack: bytes | None
+    pack_size: int
+    dictionary_id: int | None
     raw_size_bytes: int
+    ingested: bool  # raw RFC 5322 mail, kept to be given back byte for byte
 
 
 @dataclass(frozen=True)
@@ -238,6 +252,15 @@ class FinishedUpload:
     stored_size_bytes: int
     codec: str
     chunk_count: int
+
+
+@dataclass(frozen=True)
+class StoredDictionary:
+    """A tenant's dictionary as stored, with its measured ratio on held-out samples."""
+
+    dictionary_id: int
+    data: bytes
+    dict_ratio: float
 
 
 @dataclass(frozen=True)
@@ -288,6 +311,17 @@ class MessageStore(Protocol):
         """The content row of a message."""
         ...
 
+    async def to_recompress(
+        self, after: str, limit: int, dictionary_id: int | None
+    ) -> list[tuple[str, StoredContent, list[bytes]]]:
+        """Content rows after a key not packed with the dictionary (or, with none, not packed
+        at all), locked: (key, content, digests of the message's attachments)."""
+        ...
+
+    async def rewrite_content(self, key: str, content: NewContent, stored_delta: int) -> None:
+        """Gives a content row a new layout, and its message's stored size the delta."""
+        ...
+
     async def list(
         self, filter_: MessageFilter, after: tuple[datetime, str] | None, limit: int
     ) -> list[Message]:
@@ -313,6 +347,14 @@ class BlobStore(Protocol):
 
     async def find_ready(self, digests: Sequence[bytes]) -> set[bytes]:
         """Which of the digests the tenant has, ready to reference."""
+        ...
+
+    async def sizes(self, digests: Sequence[bytes]) -> dict[bytes, BlobSize]:
+        """Sizes and stored sizes of these blobs (the ones the tenant has)."""
+        ...
+
+    async def release(self, refs: Mapping[bytes, tuple[int, int]]) -> list[bytes]:
+        """Gives up (references, referencing messages) of blobs; those left with none."""
         ...
 
     async def refs(self, digests: Sequence[bytes]) -> dict[bytes, BlobRef]:
@@ -412,6 +454,55 @@ class GcStore(Protocol):
         ...
 
 
+class DictionaryStore(Protocol):
+    """A tenant's zstd dictionaries."""
+
+    async def latest(self) -> StoredDictionary | None:
+        """The newest dictionary."""
+        ...
+
+    async def get(self, dictionary_id: int) -> StoredDictionary | None:
+        """A dictionary by id."""
+        ...
+
+    async def samples(self, limit: int) -> list[tuple[bytes, int | None]]:
+        """The newest packs, with the dictionary each needs."""
+        ...
+
+    async def next_id(self) -> int:
+        """The id the next dictionary gets."""
+        ...
+
+    async def add(self, trained: Trained) -> bool:
+        """Saves a dictionary and makes it the tenant's current one; False when one with its
+        id exists (another process trained it meanwhile)."""
+        ...
+
+    async def undictionaried(self, limit: int) -> int:
+        """Packs written without a dictionary, counted up to `limit`."""
+        ...
+
+    async def recent_ratio(self, dictionary_id: int, limit: int) -> float:
+        """Compressed/raw of the newest packs made with this dictionary (0: none)."""
+        ...
+
+    async def drop_unused(self, current: int) -> list[int]:
+        """Deletes the dictionaries older than `current` no pack needs; their ids."""
+        ...
+
+
+class TenantStore(Protocol):
+    """The control-plane list of tenants with mail."""
+
+    async def register(self) -> None:
+        """Notes that the transaction's tenant has mail."""
+        ...
+
+    async def known(self, after: str | None, limit: int) -> list[str]:
+        """Known tenants after `after`, in order."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction, all bound to its connection."""
 
@@ -429,6 +520,12 @@ class UnitOfWork(Protocol):
 
     @property
     def reads(self) -> BlobReads: ...
+
+    @property
+    def dictionaries(self) -> DictionaryStore: ...
+
+    @property
+    def tenants(self) -> TenantStore: ...
 
 
 class Transactions(Protocol):

@@ -68,8 +68,8 @@ class _Pending:
 
 def ready(new: NewMessage, existing: Mapping[bytes, BlobSize], thread: Thread) -> ReadyMessage:
     """A message completed in its transaction: attachment sizes of blobs given by digest,
-    raw size (the content's, counted once per reference; or the raw message's) and stored
-    size (every referenced blob's stored bytes)."""
+    raw size (its bodies and attachments, counted once per reference; or the raw message's)
+    and stored size (its pack, and every referenced blob's stored bytes)."""
     sizes = {b.sha256: BlobSize(b.size_bytes, b.stored_size_bytes) for b in new.blobs}
     sizes.update(existing)
     attachments = tuple(
@@ -81,8 +81,10 @@ def ready(new: NewMessage, existing: Mapping[bytes, BlobSize], thread: Thread) -
     every_ref = new.content.references() + [a.sha256 for a in attachments]
     raw = new.raw_size_bytes
     if raw is None:
-        raw = sum(sizes[sha].size_bytes for sha in content_refs)
+        raw = new.content.inline_bytes + sum(sizes[sha].size_bytes for sha in content_refs)
     stored = sum(sizes[sha].stored_size_bytes for sha in every_ref)
+    if new.content.pack is not None:
+        stored += len(new.content.pack.stored)
     return ReadyMessage(new, thread, attachments, Sizes(raw, stored, new.content_hash.hex()))
 
 
@@ -116,6 +118,8 @@ class MessageWriter:
         self.concurrency = concurrency
         self.on_inserted = tuple(on_inserted)
         self._queue: deque[_Pending] = deque()
+        # Tenants this process has registered as having mail (once each).
+        self._registered: set[str] = set()
         self._flushers = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -227,12 +231,16 @@ class MessageWriter:
                 threads = await _threads(tx, batch)
                 rows = [ready(new, existing, threads[new.storage_key]) for new in batch]
                 inserted = await tx.messages.insert(rows, blob_writes(batch))
+                tenant = batch[0].tenant_id
+                if tenant not in self._registered:
+                    await tx.tenants.register()
                 for hook in self.on_inserted:
                     await hook(tx, inserted)
         except MessageConflict:
             if len(batch) == 1:
                 return [CONFLICT]
             raise  # written one by one, so that only the taken ones answer CONFLICT
+        self._registered.add(batch[0].tenant_id)
         by_key = {m.storage_key: m for m in inserted}
         return [by_key[new.storage_key] for new in batch]
 

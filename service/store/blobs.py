@@ -37,6 +37,30 @@ class BlobRepository:
         )
         return {r.sha256: BlobSize(r.size_bytes, r.stored_size_bytes) for r in found}
 
+    async def sizes(self, digests: Sequence[bytes]) -> dict[bytes, BlobSize]:
+        """Sizes and stored sizes of these blobs (the ones the tenant has)."""
+        found = await records(
+            self._conn,
+            BlobSizeRow,
+            _q("sizes"),
+            {"tenant_id": self._tenant, "sha256": list(digests)},
+        )
+        return {r.sha256: BlobSize(r.size_bytes, r.stored_size_bytes) for r in found}
+
+    async def release(self, refs: Mapping[bytes, tuple[int, int]]) -> list[bytes]:
+        """Gives up (references, referencing messages) of blobs; the ones left with none."""
+        digests = sorted(refs)
+        cur = await self._conn.execute(
+            _q("release"),
+            {
+                "tenant_id": self._tenant,
+                "sha256": digests,
+                "refs": [refs[d][0] for d in digests],
+                "messages": [refs[d][1] for d in digests],
+            },
+        )
+        return [bytes(sha) for sha, refcount in await cur.fetchall() if refcount == 0]
+
     async def find_ready(self, digests: Sequence[bytes]) -> set[bytes]:
         """Which of the digests the tenant has, ready to reference."""
         cur = await self._conn.execute(

@@ -25,7 +25,9 @@ from service.errors import (
 )
 from service.models import Caller
 from service.store.blobs import BlobReads, BlobRepository
+from service.store.dictionaries import DictionaryRepository
 from service.store.messages import MessageRepository
+from service.store.tenants import TenantRepository
 from service.store.uploads import GcRepository, UploadRepository
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,16 @@ class UnitOfWork:
     def gc(self) -> GcRepository:
         """Garbage collection (the tenant's; or, in a control transaction, the tenant list)."""
         return GcRepository(self.conn, self.tenant_id)
+
+    @property
+    def tenants(self) -> TenantRepository:
+        """The control-plane list of tenants with mail."""
+        return TenantRepository(self.conn, self.tenant_id)
+
+    @property
+    def dictionaries(self) -> DictionaryRepository:
+        """The tenant's zstd dictionaries."""
+        return DictionaryRepository(self.conn, self._tenant())
 
     @property
     def reads(self) -> BlobReads:

@@ -17,6 +17,7 @@ from service.codec.blobs import CHUNK_SIZE
 from service.core.ports import (
     BlobWrite,
     MessageConflict,
+    NewContent,
     ReadyMessage,
     StoredContent,
     StoredMessage,
@@ -26,7 +27,7 @@ from service.models import Message, MessageFilter, StorageUsage
 from service.store import rows
 from service.store.queries import query
 from service.store.rows import AttachmentRow, ContentRow, DeletedRow, MessageRow
-from service.store.statements import record
+from service.store.statements import record, records
 
 AsyncConn = Any  # psycopg.AsyncConnection[Any]; see service.store.database
 
@@ -70,15 +71,34 @@ def _q(name: str) -> str:
 
 def _content_values(tenant_id: str, ready: ReadyMessage) -> dict[str, Any]:
     content = ready.new.content
+    pack = content.pack
     return {
         "tenant_id": tenant_id,
         "storage_key": ready.new.storage_key,
-        "headers": rows.stored_headers(content.headers),
+        "headers": [],  # in the pack
         "text_sha256": rows.bytea(content.text_sha256),
         "html_sha256": rows.bytea(content.html_sha256),
         "raw_sha256": rows.bytea(content.skeleton_sha256),
-        "raw_parts": [sha.hex() for sha in content.part_sha256s],
+        "raw_parts": [p.hex() if isinstance(p, bytes) else p for p in content.parts],
+        "pack": rows.bytea(pack.stored) if pack else None,
+        "pack_size": pack.raw_size if pack else 0,
+        "dictionary_id": pack.dictionary_id if pack else None,
     }
+
+
+def _stored_content(row: ContentRow) -> StoredContent:
+    return StoredContent(
+        headers=rows.headers(row.headers),
+        text_sha256=row.text_sha256,
+        html_sha256=row.html_sha256,
+        skeleton_sha256=row.skeleton_sha256,
+        parts=tuple(bytes.fromhex(p) if isinstance(p, str) else p for p in row.raw_parts),
+        pack=row.pack,
+        pack_size=row.pack_size,
+        dictionary_id=row.dictionary_id,
+        raw_size_bytes=row.raw_size_bytes or 0,
+        ingested=row.ingested,
+    )
 
 
 def _attachment_rows(ready: ReadyMessage) -> list[AttachmentRow]:
@@ -192,13 +212,52 @@ class MessageRepository:
         )
         if row is None:
             return None
-        return StoredContent(
-            headers=rows.headers(row.headers),
-            text_sha256=row.text_sha256,
-            html_sha256=row.html_sha256,
-            skeleton_sha256=row.skeleton_sha256,
-            part_sha256s=tuple(bytes.fromhex(p) for p in row.raw_parts),
-            raw_size_bytes=row.raw_size_bytes or 0,
+        return _stored_content(row)
+
+    async def to_recompress(
+        self, after: str, limit: int, dictionary_id: int | None
+    ) -> list[tuple[str, StoredContent, list[bytes]]]:
+        """A batch of content rows not packed with the dictionary (or not packed at all, with
+        none), locked, with the digests of each message's attachments."""
+        found = await records(
+            self._conn,
+            ContentRow,
+            _q("content_to_recompress"),
+            {
+                "tenant_id": self._tenant,
+                "after": after,
+                "limit": limit,
+                "dictionary_id": dictionary_id,
+            },
+        )
+        attachments = await self._attachments([r.storage_key for r in found]) if found else {}
+        return [
+            (
+                r.storage_key,
+                _stored_content(r),
+                [a.sha256 for a in attachments.get(r.storage_key, [])],
+            )
+            for r in found
+        ]
+
+    async def rewrite_content(self, key: str, content: NewContent, stored_delta: int) -> None:
+        """Gives a content row a new layout (and its message the stored size that goes
+        with it); sent with what follows (pipeline mode)."""
+        pack = content.pack
+        await self._conn.execute(
+            _q("rewrite_content"),
+            {
+                "tenant_id": self._tenant,
+                "storage_key": key,
+                "text_sha256": content.text_sha256,
+                "html_sha256": content.html_sha256,
+                "skeleton_sha256": content.skeleton_sha256,
+                "raw_parts": Jsonb([p.hex() if isinstance(p, bytes) else p for p in content.parts]),
+                "pack": pack.stored if pack else None,
+                "pack_size": pack.raw_size if pack else 0,
+                "dictionary_id": pack.dictionary_id if pack else None,
+                "stored_delta": stored_delta,
+            },
         )
 
     async def list(

@@ -107,8 +107,13 @@ class ContentRow:
     text_sha256: bytes | None
     html_sha256: bytes | None
     skeleton_sha256: bytes | None
-    raw_parts: list[str]  # hex digests of the leaf-body blobs, in skeleton order
+    # The leaf bodies in skeleton order: a hex digest (a blob) or a number (a body of the pack).
+    raw_parts: list[str | int]
+    pack: bytes | None
+    pack_size: int
+    dictionary_id: int | None
     raw_size_bytes: int
+    ingested: bool
 
 
 @dataclass(frozen=True)

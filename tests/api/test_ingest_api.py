@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from service.codec.blobs import CHUNK_SIZE
 from service.core.gc import GarbageCollector
 from service.server import EmailStoreServer
-from service.store.migrations import apply_migrations
 from tests.factories import store_request
 from tests.mime_corpus import OUT_OF_OFFICE, PDF, bounce_for, corpus
 from tests.unit.test_mime_split import mime_messages
@@ -416,23 +415,3 @@ async def test_bounces_and_auto_replies_are_recognised(stub: Stub, tenant: str) 
     assert reply.message.message_type == pb.EMAIL
     page = await stub.ListMessages(pb.ListMessagesRequest(tenant_id=tenant, message_type=pb.BOUNCE))
     assert [m.storage_key for m in page.messages] == [bounce.storage_key]
-
-
-async def test_migration_backfills_message_refs(stub: Stub, tenant: str, database_url: str) -> None:
-    """Migration 0006, run over messages already stored, counts the referencing messages of
-    each blob as the write path does."""
-    messages = corpus()
-    await ingest(stub, tenant, messages["mixed with pdf (76 col base64)"])
-    await ingest(stub, tenant, messages["alternative + related with inline image"])
-    pdf = pb.AttachmentInput(filename="deck.pdf", mime_type="application/pdf", content=PDF)
-    await stub.StoreMessage(store_request(tenant, attachments=[pdf, pdf]))
-    query = "SELECT sha256, refcount, message_refs FROM blobs ORDER BY tenant_id, sha256"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        written = conn.execute(query).fetchall()
-        assert (hashlib.sha256(PDF).digest(), 4, 2) in written
-        # Back to the schema before 0006, then migrate again.
-        conn.execute("ALTER TABLE blobs DROP COLUMN message_refs")
-        conn.execute("DELETE FROM schema_migrations WHERE version = 6")
-    assert [m.name for m in apply_migrations(database_url)] == ["message_refs"]
-    with psycopg.connect(database_url) as conn:
-        assert conn.execute(query).fetchall() == written

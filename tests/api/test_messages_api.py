@@ -231,8 +231,9 @@ async def test_other_tenant_gets_not_found(stub: Stub, tenant: str) -> None:
 
 
 async def test_usage_reports_dedup_and_compression(stub: Stub, tenant: str) -> None:
-    """Ten messages sharing one HTML body: dedup and compression savings add up."""
-    html = "<p>" + "We help SDR teams book more meetings. " * 100 + "</p>"
+    """Ten messages sharing one large HTML body (a blob, past EMAILSTORE_INLINE_MAX_BYTES):
+    dedup and compression savings add up."""
+    html = "<p>" + "We help SDR teams book more meetings. " * 2000 + "</p>"
     for i in range(10):
         await stub.StoreMessage(store_request(tenant, html_body=html, text_body=f"text {i}"))
     usage = await stub.GetStorageUsage(pb.GetStorageUsageRequest(tenant_id=tenant))

@@ -23,7 +23,8 @@ from tests.factories import store_input
 def _new(config: Config, tenant: str, **overrides: object) -> NewMessage:
     """A message ready for the writer, as StoreMessage makes it."""
     valid = validation.store_message(store_input(**overrides), config)
-    return drafts.build(draft(Caller(tenant), valid), config.zstd_level, config.message_id_domain)
+    packing = drafts.Packing(config.zstd_level, config.inline_max_bytes)
+    return drafts.build(draft(Caller(tenant), valid), packing, config.message_id_domain)
 
 
 async def test_concurrent_stores_are_grouped_and_all_land(

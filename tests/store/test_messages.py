@@ -11,11 +11,19 @@ import pytest
 
 from service import models
 from service.app import App
+from service.config import Config
 from service.core.gc import GarbageCollector
 from service.core.messages import MessageService
 from service.errors import AlreadyExists, FailedPrecondition, NotFound
 from service.models import Caller
 from tests.factories import HTML, store_input
+
+
+@pytest.fixture
+def config() -> Config:
+    """Bodies as blobs (none in packs): these tests are of dedup and reference counting.
+    Packs are tested in tests/store/test_packs.py."""
+    return Config(listen="127.0.0.1:0", inline_max_bytes=0)
 
 
 def _count(url: str, table: str) -> int:

@@ -30,6 +30,7 @@ from service.api import convert
 from service.app import App
 from service.config import Config
 from service.core.downloads import DownloadService
+from service.core.recompress import Recompressor
 from service.models import Caller, DownloadRequest
 from service.store.migrations import apply_migrations
 
@@ -128,5 +129,29 @@ async def test_old_database_upgrades_and_reads_back_exactly(
             )
             for field in ("messageCount", "attachmentCount", "rawBytes"):
                 assert usage.get(field) == answers["usage"].get(field), field
+        # Then `emailstore recompress` moves the old rows into packs: still the same answers.
+        job = Recompressor(app.db, app.dictionaries, config.zstd_level, config.inline_max_bytes)
+        for tenant, answers in expected.items():
+            result = await job.tenant(Caller(tenant))
+            assert result.rewritten == len(answers["messages"])
+            assert await _answers(app, tenant) == _without_volatile(answers["messages"])
     finally:
         await app.close()
+
+
+def test_migration_0006_backfills_message_refs_as_the_write_path_counted(
+    old_database: tuple[str, Any],
+) -> None:
+    """Migration 0006, run over messages stored before it, counts the referencing messages of
+    each blob as the write path does (the fixture's rows were counted by the write path)."""
+    url, _ = old_database
+    query = "SELECT tenant_id, sha256, refcount, message_refs FROM blobs ORDER BY 1, 2"
+    with psycopg.connect(url, autocommit=True) as conn:
+        written = conn.execute(query).fetchall()
+        assert any(row[2] > row[3] for row in written)  # an attachment that is also a part
+        # Back to the schema before 0006, then migrate again.
+        conn.execute("ALTER TABLE blobs DROP COLUMN message_refs")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 6")
+    assert [m.name for m in apply_migrations(url, up_to=7)] == ["message_refs"]
+    with psycopg.connect(url) as conn:
+        assert conn.execute(query).fetchall() == written

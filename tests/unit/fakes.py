@@ -36,6 +36,7 @@ class State:
     ingest_hashes: dict[tuple[str, str, bytes], str] = field(default_factory=dict)
     blobs: dict[tuple[str, bytes], list[int]] = field(default_factory=dict)  # size, stored, refs
     clock: int = 0
+    tenants: set[str] = field(default_factory=set)
 
 
 class FakeMessages:
@@ -143,12 +144,24 @@ class FakeBlobs:
         return found
 
 
+class FakeTenants:
+    """The tenant registry, as a set."""
+
+    def __init__(self, state: State, tenant: str) -> None:
+        self.state = state
+        self.tenant = tenant
+
+    async def register(self) -> None:
+        self.state.tenants.add(self.tenant)
+
+
 class FakeUnitOfWork:
     """A unit of work on State."""
 
     def __init__(self, state: State, tenant: str) -> None:
         self.messages = FakeMessages(state, tenant)
         self.blobs = FakeBlobs(state, tenant)
+        self.tenants = FakeTenants(state, tenant)
 
 
 class FakeDatabase:

@@ -39,7 +39,8 @@ CALLER = Caller(TENANT)
 
 def _new(**overrides: Any) -> NewMessage:
     valid = validation.store_message(store_input(**overrides), CONFIG)
-    return drafts.build(draft(CALLER, valid), CONFIG.zstd_level, CONFIG.message_id_domain)
+    packing = drafts.Packing(CONFIG.zstd_level, CONFIG.inline_max_bytes)
+    return drafts.build(draft(CALLER, valid), packing, CONFIG.message_id_domain)
 
 
 def _writer(db: FakeDatabase) -> MessageWriter:
@@ -172,8 +173,8 @@ def _message(new: NewMessage) -> Message:
 
 
 def test_sizes_count_content_once_per_reference_and_every_stored_blob() -> None:
-    """Raw size: bodies and attachments (a repeated attachment twice); stored size: every
-    blob referenced, compressed."""
+    """Raw size: bodies and attachments (a repeated attachment twice); stored size: the pack
+    (the bodies are small) and every blob referenced, compressed."""
     pdf = b"%PDF " * 2000
     attachment = models.AttachmentInput(filename="a.pdf", content=pdf)
     new = _new(attachments=(attachment, attachment), text_body="hi", html_body="<p>hi</p>")
@@ -181,7 +182,9 @@ def test_sizes_count_content_once_per_reference_and_every_stored_blob() -> None:
     assert done.sizes.raw_size_bytes == 2 + 9 + 2 * len(pdf)
     stored = {b.sha256: b.stored_size_bytes for b in new.blobs}
     pdf_sha = hashlib.sha256(pdf).digest()
-    assert done.sizes.stored_size_bytes == sum(stored.values()) + stored[pdf_sha]
+    assert new.content.pack is not None
+    assert set(stored) == {pdf_sha}
+    assert done.sizes.stored_size_bytes == len(new.content.pack.stored) + 2 * stored[pdf_sha]
     (pdf_write,) = [w for w in blob_writes([new]) if w.blob.sha256 == pdf_sha]
     assert (pdf_write.refs, pdf_write.messages) == (2, 1)
 

@@ -1735,6 +1735,8 @@ class StorageUsage(_message.Message):
     SAVED_BY_DEDUP_BYTES_FIELD_NUMBER: _builtins.int
     SAVED_BY_COMPRESSION_BYTES_FIELD_NUMBER: _builtins.int
     PENDING_GC_BYTES_FIELD_NUMBER: _builtins.int
+    SAVED_BY_DICTIONARY_BYTES_FIELD_NUMBER: _builtins.int
+    DISK_BYTES_FIELD_NUMBER: _builtins.int
     message_count: _builtins.int
     """Messages stored."""
     attachment_count: _builtins.int
@@ -1742,9 +1744,11 @@ class StorageUsage(_message.Message):
     blob_count: _builtins.int
     """Distinct blobs (bodies and attachments) stored."""
     raw_bytes: _builtins.int
-    """Bytes of the bodies and attachments messages reference, before dedup across
-    messages and compression: each message counts each distinct content once (an
-    ingested message's attachment is also a part of its raw form; it counts once).
+    """Bytes of the content messages hold, before dedup across messages and compression:
+    each message counts each distinct content once (an ingested message's attachment is
+    also a part of its raw form; it counts once). That is its blobs (attachments, large
+    bodies) and its pack (the small parts kept in the message's row: headers, text and
+    HTML bodies, and for ingested mail its skeleton and small leaf bodies).
     """
     unique_bytes: _builtins.int
     """Bytes after dedup, before compression."""
@@ -1753,10 +1757,20 @@ class StorageUsage(_message.Message):
     saved_by_dedup_bytes: _builtins.int
     """raw_bytes - unique_bytes."""
     saved_by_compression_bytes: _builtins.int
-    """unique_bytes - stored_bytes."""
+    """unique_bytes - stored_bytes: zstd, with or without the tenant's dictionaries."""
     pending_gc_bytes: _builtins.int
     """Stored bytes no message references any more (deleted messages, uploads never
     referenced), freed by the collector after EMAILSTORE_BLOB_GRACE_S. Not in stored_bytes.
+    """
+    saved_by_dictionary_bytes: _builtins.int
+    """The part of saved_by_compression_bytes that is the dictionaries' doing: how much more
+    the packs made with a dictionary would take compressed without it. An estimate, from
+    each dictionary's measured ratio on the samples held out when it was trained.
+    """
+    disk_bytes: _builtins.int
+    """What the tenant's rows take on disk in every table, TOAST and indexes included. An
+    estimate: tables are shared by tenants, so each table's size is shared out by the
+    tenant's part of its rows.
     """
     def __init__(
         self,
@@ -1770,10 +1784,12 @@ class StorageUsage(_message.Message):
         saved_by_dedup_bytes: _builtins.int = ...,
         saved_by_compression_bytes: _builtins.int = ...,
         pending_gc_bytes: _builtins.int = ...,
+        saved_by_dictionary_bytes: _builtins.int = ...,
+        disk_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment_count", b"attachment_count", "blob_count", b"blob_count", "message_count", b"message_count", "pending_gc_bytes", b"pending_gc_bytes", "raw_bytes", b"raw_bytes", "saved_by_compression_bytes", b"saved_by_compression_bytes", "saved_by_dedup_bytes", b"saved_by_dedup_bytes", "stored_bytes", b"stored_bytes", "unique_bytes", b"unique_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment_count", b"attachment_count", "blob_count", b"blob_count", "disk_bytes", b"disk_bytes", "message_count", b"message_count", "pending_gc_bytes", b"pending_gc_bytes", "raw_bytes", b"raw_bytes", "saved_by_compression_bytes", b"saved_by_compression_bytes", "saved_by_dedup_bytes", b"saved_by_dedup_bytes", "saved_by_dictionary_bytes", b"saved_by_dictionary_bytes", "stored_bytes", b"stored_bytes", "unique_bytes", b"unique_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

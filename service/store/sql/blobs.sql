@@ -42,3 +42,20 @@ FROM emailstore_open_blob(%(tenant_id)s, %(sha256)s, %(storage_key)s, %(attachme
 
 -- name: read_chunks
 SELECT seq, data FROM emailstore_read_chunks(%(tenant_id)s, %(sha256)s, %(first)s, %(last)s)
+
+-- name: sizes
+SELECT sha256, size_bytes, stored_size_bytes FROM blobs
+WHERE tenant_id = %(tenant_id)s AND sha256 = ANY(%(sha256)s::bytea[])
+
+-- name: release
+-- References a rewrite no longer holds (content moved into packs), in digest order (the lock
+-- order); a blob left with none waits out the grace period before the collector frees it.
+UPDATE blobs b
+SET refcount = b.refcount - r.refs,
+    message_refs = b.message_refs - r.messages,
+    last_unreferenced_at = CASE WHEN b.refcount - r.refs = 0 THEN now()
+                                ELSE b.last_unreferenced_at END
+FROM (SELECT * FROM unnest(%(sha256)s::bytea[], %(refs)s::bigint[], %(messages)s::bigint[])
+      AS u(sha256, refs, messages) ORDER BY sha256) r
+WHERE b.tenant_id = %(tenant_id)s AND b.sha256 = r.sha256
+RETURNING b.sha256, b.refcount

@@ -35,8 +35,9 @@ WITH b AS (
     RETURNING m.storage_key, m.created_at, m.updated_at
 ), c AS (
     INSERT INTO email_content (tenant_id, storage_key, headers, text_sha256, html_sha256,
-                               raw_sha256, raw_parts)
-    SELECT tenant_id, storage_key, headers, text_sha256, html_sha256, raw_sha256, raw_parts
+                               raw_sha256, raw_parts, pack, pack_size, dictionary_id)
+    SELECT tenant_id, storage_key, headers, text_sha256, html_sha256, raw_sha256, raw_parts,
+           pack, pack_size, dictionary_id
     FROM jsonb_populate_recordset(NULL::email_content, %(contents)s)
 ), a AS (
     INSERT INTO attachments (tenant_id, {attachment_insert_columns})
@@ -71,7 +72,8 @@ ORDER BY storage_key, position
 
 -- name: select_content
 SELECT c.storage_key, c.headers, c.text_sha256, c.html_sha256, c.raw_sha256 AS skeleton_sha256,
-       c.raw_parts, m.raw_size_bytes
+       c.raw_parts, c.pack, c.pack_size, c.dictionary_id, m.raw_size_bytes,
+       m.parse_status <> 'structured' AS ingested
 FROM email_content c
 JOIN email_messages m ON m.tenant_id = c.tenant_id AND m.storage_key = c.storage_key
 WHERE c.tenant_id = %(tenant_id)s AND c.storage_key = %(storage_key)s
@@ -101,8 +103,10 @@ WITH m AS (
     SELECT c.raw_sha256 FROM email_content c JOIN m USING (tenant_id, storage_key)
     WHERE c.raw_sha256 IS NOT NULL
     UNION ALL
-    SELECT decode(p.sha256, 'hex') FROM email_content c JOIN m USING (tenant_id, storage_key)
-        CROSS JOIN LATERAL jsonb_array_elements_text(c.raw_parts) AS p(sha256)
+    -- The leaf bodies kept as blobs (digests); the numbered ones are in the pack.
+    SELECT decode(p.part #>> '{}', 'hex') FROM email_content c JOIN m USING (tenant_id, storage_key)
+        CROSS JOIN LATERAL jsonb_array_elements(c.raw_parts) AS p(part)
+    WHERE jsonb_typeof(p.part) = 'string'
     UNION ALL
     SELECT a.sha256 FROM attachments a JOIN m USING (tenant_id, storage_key)
 ), released AS (
@@ -119,13 +123,76 @@ SELECT (SELECT count(*) FROM m) AS deleted,
 FROM released
 
 -- name: storage_usage
--- Raw bytes count each message's distinct content once (message_refs, migration 0006).
+-- Raw bytes count each message's distinct content once: the blobs it references
+-- (message_refs, migration 0006) and its pack. saved_by_dictionary: what packs made with a
+-- dictionary would take more without it, from each dictionary's measured ratio on its
+-- held-out samples. disk_bytes: each tenant table's size on disk (rows, TOAST, indexes),
+-- shared out by the tenant's part of its rows (the table's row estimate from the planner's
+-- statistics, as other tenants' rows are not visible here).
+WITH b AS (
+    SELECT count(*) FILTER (WHERE refcount > 0) AS blob_count,
+           coalesce(sum(size_bytes * message_refs), 0) AS raw_bytes,
+           coalesce(sum(size_bytes) FILTER (WHERE refcount > 0), 0) AS unique_bytes,
+           coalesce(sum(stored_size_bytes) FILTER (WHERE refcount > 0), 0) AS stored_bytes,
+           coalesce(sum(stored_size_bytes) FILTER (WHERE refcount = 0), 0) AS pending_gc_bytes
+    FROM blobs WHERE tenant_id = %(tenant_id)s AND state = 'ready'
+), p AS (
+    SELECT coalesce(sum(c.pack_size), 0) AS raw_bytes,
+           coalesce(sum(octet_length(c.pack)), 0) AS stored_bytes,
+           coalesce(sum(greatest(c.pack_size * d.plain_ratio - octet_length(c.pack), 0))
+                    FILTER (WHERE c.dictionary_id IS NOT NULL), 0) AS saved_by_dictionary
+    FROM email_content c
+    LEFT JOIN zstd_dictionaries d
+        ON d.tenant_id = c.tenant_id AND d.dictionary_id = c.dictionary_id
+    WHERE c.tenant_id = %(tenant_id)s AND c.pack IS NOT NULL
+), counts AS (
+    SELECT 'email_messages' AS t, count(*) AS n FROM email_messages WHERE tenant_id = %(tenant_id)s
+    UNION ALL SELECT 'email_content', count(*) FROM email_content WHERE tenant_id = %(tenant_id)s
+    UNION ALL SELECT 'attachments', count(*) FROM attachments WHERE tenant_id = %(tenant_id)s
+    UNION ALL SELECT 'blobs', count(*) FROM blobs WHERE tenant_id = %(tenant_id)s
+    UNION ALL SELECT 'blob_chunks', count(*) FROM blob_chunks WHERE tenant_id = %(tenant_id)s
+), disk AS (
+    SELECT coalesce(sum(pg_total_relation_size(k.oid)
+                        * least(1.0, c.n / greatest(k.reltuples, c.n, 1))), 0) AS bytes
+    FROM counts c JOIN pg_class k ON k.oid = c.t::regclass
+)
 SELECT
-    (SELECT count(*) FROM email_messages WHERE tenant_id = %(tenant_id)s) AS message_count,
-    (SELECT count(*) FROM attachments WHERE tenant_id = %(tenant_id)s) AS attachment_count,
-    count(*) FILTER (WHERE refcount > 0) AS blob_count,
-    coalesce(sum(size_bytes * message_refs), 0)::bigint AS raw_bytes,
-    coalesce(sum(size_bytes) FILTER (WHERE refcount > 0), 0)::bigint AS unique_bytes,
-    coalesce(sum(stored_size_bytes) FILTER (WHERE refcount > 0), 0)::bigint AS stored_bytes,
-    coalesce(sum(stored_size_bytes) FILTER (WHERE refcount = 0), 0)::bigint AS pending_gc_bytes
-FROM blobs WHERE tenant_id = %(tenant_id)s AND state = 'ready'
+    (SELECT n FROM counts WHERE t = 'email_messages') AS message_count,
+    (SELECT n FROM counts WHERE t = 'attachments') AS attachment_count,
+    b.blob_count,
+    (b.raw_bytes + p.raw_bytes)::bigint AS raw_bytes,
+    (b.unique_bytes + p.raw_bytes)::bigint AS unique_bytes,
+    (b.stored_bytes + p.stored_bytes)::bigint AS stored_bytes,
+    b.pending_gc_bytes::bigint AS pending_gc_bytes,
+    p.saved_by_dictionary::bigint AS saved_by_dictionary_bytes,
+    disk.bytes::bigint AS disk_bytes
+FROM b, p, disk
+
+-- name: content_to_recompress
+-- A batch of content rows not yet packed with the given dictionary (or, with none given, not
+-- yet packed at all: rows written before packs), in key order after a key, locked.
+SELECT c.storage_key, c.headers, c.text_sha256, c.html_sha256, c.raw_sha256 AS skeleton_sha256,
+       c.raw_parts, c.pack, c.pack_size, c.dictionary_id, m.raw_size_bytes,
+       m.parse_status <> 'structured' AS ingested
+FROM email_content c
+JOIN email_messages m ON m.tenant_id = c.tenant_id AND m.storage_key = c.storage_key
+WHERE c.tenant_id = %(tenant_id)s AND c.storage_key > %(after)s
+  AND (c.pack IS NULL
+       OR (%(dictionary_id)s::int IS NOT NULL
+           AND c.dictionary_id IS DISTINCT FROM %(dictionary_id)s::int))
+ORDER BY c.storage_key
+LIMIT %(limit)s
+FOR UPDATE OF c SKIP LOCKED
+
+-- name: rewrite_content
+-- A content row's new layout, and its message's stored size with it.
+WITH c AS (
+    UPDATE email_content
+    SET headers = '[]', text_sha256 = %(text_sha256)s, html_sha256 = %(html_sha256)s,
+        raw_sha256 = %(skeleton_sha256)s, raw_parts = %(raw_parts)s, pack = %(pack)s,
+        pack_size = %(pack_size)s, dictionary_id = %(dictionary_id)s
+    WHERE tenant_id = %(tenant_id)s AND storage_key = %(storage_key)s
+    RETURNING tenant_id, storage_key
+)
+UPDATE email_messages m SET stored_size_bytes = m.stored_size_bytes + %(stored_delta)s
+FROM c WHERE m.tenant_id = c.tenant_id AND m.storage_key = c.storage_key
