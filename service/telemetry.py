@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,11 +59,16 @@ def setup_logging(level: str) -> None:
 def setup_tracing(env: Mapping[str, str]) -> TracerProvider:
     """Installs the global tracer provider with the exporter the OTEL_* variables ask for."""
     attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": "emailstore"}
-    provider = TracerProvider(resource=Resource.create(attributes))
     exporter_name = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"
     )
+    exporting = exporter_name in ("console", "otlp") or (endpoint and exporter_name != "none")
+    # With nowhere to send spans, none is recorded (OTEL_TRACES_SAMPLER still decides when
+    # set): a dropped span costs a fraction of a recorded one, and still has the trace id
+    # that log lines carry and outgoing context propagates.
+    sampler = None if exporting or env.get("OTEL_TRACES_SAMPLER") else ALWAYS_OFF
+    provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
     if exporter_name == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     elif exporter_name == "otlp" or (endpoint and exporter_name != "none"):
