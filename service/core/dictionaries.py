@@ -168,7 +168,7 @@ class DictionaryBook:
         """Trains a dictionary from the tenant's recent packs and makes it current; None when
         there is too little to train on."""
         s = self.settings
-        async with self.db.tenant(caller, "dictionary_samples", pipeline=False) as tx:
+        async with self.db.tenant(caller, "dictionary_samples") as tx:
             samples = await tx.dictionaries.samples(s.sample_limit)
         raw = [
             packs.encode(await self.unpack(caller, stored, dictionary_id, "a sample pack"))

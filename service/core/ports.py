@@ -532,16 +532,16 @@ class Transactions(Protocol):
     """Opens units of work."""
 
     def tenant(
-        self, caller: Caller, name: str, *, pipeline: bool = True
+        self, caller: Caller, name: str, *, pipeline: bool = False
     ) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction scoped to the caller's tenant (row-level security shows only its
-        rows). Pipeline mode sends statements without waiting for each result; bulk reads
-        turn it off."""
+        rows). Pipeline mode sends statements without waiting for each result: for many
+        writes in a row."""
         ...
 
     def statement(self, caller: Caller, name: str) -> AbstractAsyncContextManager[UnitOfWork]:
-        """Single statements, each in a transaction of its own that scopes itself to the
-        tenant (only `reads`): one round trip per read."""
+        """Single statements scoped to the caller's tenant, each a transaction of its own:
+        reads of one statement, and writes that are one statement whole."""
         ...
 
     def control(self, name: str) -> AbstractAsyncContextManager[UnitOfWork]:

@@ -112,7 +112,7 @@ class Recompressor:
         self, caller: Caller, dictionary: packs.Dictionary | None, after: str
     ) -> tuple[int, str, int, int, int]:
         dictionary_id = dictionary.dictionary_id if dictionary else None
-        async with self.db.tenant(caller, "recompress", pipeline=False) as tx:
+        async with self.db.tenant(caller, "recompress") as tx:
             rows = await tx.messages.to_recompress(after, self.batch, dictionary_id)
             released: Counter[bytes] = Counter()
             messages: Counter[bytes] = Counter()

@@ -287,7 +287,7 @@ class UploadService:
         finished = FinishedUpload(
             digest, size, sum(len(c) for c in stored), codec, -(-size // CHUNK_SIZE)
         )
-        async with self.db.tenant(caller, "store_whole_upload") as tx:
+        async with self.db.tenant(caller, "store_whole_upload", pipeline=True) as tx:
             blob = await tx.uploads.store_whole(start, stored, finished, self.config.upload_ttl_s)
         if blob is None:
             return None
@@ -323,7 +323,9 @@ class _Commits:
     ) -> None:
         new_size = self.committed + raw_size
         ttl = self._service.config.upload_ttl_s
-        async with self._service.db.tenant(self._caller, "commit_upload_chunks") as tx:
+        async with self._service.db.tenant(
+            self._caller, "commit_upload_chunks", pipeline=True
+        ) as tx:
             if not await tx.uploads.append(
                 self.session, self.committed, stored, new_size, codec, ttl
             ):
@@ -490,7 +492,7 @@ class _UploadStream:
         ttl = self.service.config.upload_ttl_s
         db = self.service.db
         if not session.persisted:
-            async with db.tenant(self.caller, "store_whole_upload") as tx:
+            async with db.tenant(self.caller, "store_whole_upload", pipeline=True) as tx:
                 blob = await tx.uploads.store_whole(session, final_chunks, finished, ttl)
             if blob is None:
                 raise FailedPrecondition(
@@ -498,7 +500,7 @@ class _UploadStream:
                     "QueryUpload tells where it stands"
                 )
             return blob
-        async with db.tenant(self.caller, "finish_upload") as tx:
+        async with db.tenant(self.caller, "finish_upload", pipeline=True) as tx:
             if not await tx.uploads.append(
                 session, committed, final_chunks, finished.size_bytes, finished.codec, ttl
             ):

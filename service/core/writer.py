@@ -241,8 +241,17 @@ class MessageWriter:
 
     async def _write_group(self, batch: list[NewMessage]) -> list[Outcome]:
         name = "insert_message" if len(batch) == 1 else "insert_messages"
+        caller = Caller(batch[0].tenant_id)
+        # Most groups are one INSERT whole (new mail of a known tenant, answering nothing):
+        # that statement is its own transaction, without BEGIN and COMMIT to send and parse.
+        whole = (
+            not self.on_inserted
+            and caller.tenant_id in self._registered
+            and not any(new.existing_refs or new.thread_refs for new in batch)
+        )
+        unit = self.db.statement(caller, name) if whole else self.db.tenant(caller, name)
         try:
-            async with self.db.tenant(Caller(batch[0].tenant_id), name) as tx:
+            async with unit as tx:
                 existing: dict[bytes, BlobSize] = {}
                 if len(batch) == 1 and batch[0].existing_refs:
                     existing = await _reference_existing(tx, batch[0])

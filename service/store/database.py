@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
@@ -103,9 +104,19 @@ def _connect_kwargs() -> dict[str, Any]:
 
 
 async def _configure(conn: AsyncConn) -> None:
-    # Queries run as a role that neither owns the tables nor bypasses RLS.
+    # Queries run as a role that neither owns the tables nor bypasses RLS. Autocommit: a
+    # single statement is its own transaction (no BEGIN and COMMIT to send and parse), and
+    # units of work of several statements open theirs explicitly.
     await conn.execute(f"SET ROLE {APP_ROLE}")
     await conn.commit()
+    await conn.set_autocommit(True)
+
+
+# The tenant that row-level security shows a connection, for the session (not one
+# transaction): set again only when the connection serves another tenant. app_tenant() reads
+# an empty value as no tenant at all (no rows).
+_SET_TENANT = "SELECT set_config('app.tenant_id', %s, false)"
+_NO_TENANT = ""
 
 
 def _db_span(name: str) -> AbstractContextManager[trace.Span]:
@@ -173,6 +184,9 @@ class Database:
         self.reachable = True
         self._outage = asyncio.Event()  # set while unreachable: wakes waiters for connections
         self._suspicion = asyncio.Event()  # a call just failed to reach the database
+        # The tenant each connection's session is known to be scoped to (see _SET_TENANT).
+        # A connection missing here may be scoped to anyone: it is set before it is used.
+        self._scoped: weakref.WeakKeyDictionary[AsyncConn, str] = weakref.WeakKeyDictionary()
 
     async def open(self, *, wait_s: float = 30.0) -> None:
         """Opens the pool and waits until min_size connections work."""
@@ -240,57 +254,64 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConn]:
-        """A pooled connection (committed on success, rolled back on error, then returned);
-        Unavailable at once while the database is unreachable, and after waiting at most the
-        pool timeout or the caller's remaining deadline, whichever is shorter."""
+        """A pooled connection in autocommit mode, returned after the block; Unavailable at
+        once while the database is unreachable, and after waiting at most the pool timeout or
+        the caller's remaining deadline, whichever is shorter."""
         async with translate_errors(self._suspect):
             conn = await self._getconn()
             try:
-                async with conn:
-                    yield conn
+                yield conn
             finally:
                 await self.pool.putconn(conn)
 
     @asynccontextmanager
-    async def tenant(
-        self, caller: Caller, name: str, *, pipeline: bool = True
-    ) -> AsyncIterator[UnitOfWork]:
-        """One transaction scoped to the caller's tenant: row-level security shows only its
-        rows. Pipeline mode (the default) sends BEGIN, the tenant and the statements without
-        waiting for each result; bulk reads turn it off, as it buffers whole results."""
+    async def _scoped_transaction(
+        self, tenant_id: str, name: str, *, pipeline: bool
+    ) -> AsyncIterator[AsyncConn]:
+        """A transaction whose session shows the tenant's rows (or, for _NO_TENANT, none)."""
         with _db_span(name):
             async with self.connection() as conn:
+                # Unknown until this commits: a rolled-back set_config is undone with the rest.
+                known = self._scoped.pop(conn, None)
                 batched: contextlib.AbstractAsyncContextManager[object] = (
                     conn.pipeline() if pipeline else contextlib.nullcontext()
                 )
                 async with batched, conn.transaction():
-                    await conn.execute(
-                        "SELECT set_config('app.tenant_id', %s, true)",
-                        (caller.tenant_id,),
-                        prepare=True,
-                    )
-                    yield UnitOfWork(conn, caller.tenant_id)
+                    if known != tenant_id:
+                        await conn.execute(_SET_TENANT, (tenant_id,), prepare=True)
+                    yield conn
+                self._scoped[conn] = tenant_id
+
+    @asynccontextmanager
+    async def tenant(
+        self, caller: Caller, name: str, *, pipeline: bool = False
+    ) -> AsyncIterator[UnitOfWork]:
+        """One transaction scoped to the caller's tenant: row-level security shows only its
+        rows. Pipeline mode sends the statements without waiting for each result: worth it
+        for many writes in a row (upload chunks); for a few statements on this machine it
+        costs more driver CPU than the round trips it saves (docs/performance.md)."""
+        async with self._scoped_transaction(caller.tenant_id, name, pipeline=pipeline) as conn:
+            yield UnitOfWork(conn, caller.tenant_id)
 
     @asynccontextmanager
     async def statement(self, caller: Caller, name: str) -> AsyncIterator[UnitOfWork]:
-        """Single statements, each its own transaction (autocommit: no BEGIN or COMMIT round
-        trips), for the functions that scope themselves to the tenant (`reads`). Results come
-        back in binary."""
+        """Single statements scoped to the caller's tenant, each its own transaction
+        (autocommit: no BEGIN or COMMIT): for reads of one statement, and for writes that
+        are one statement whole."""
         with _db_span(name):
             async with self.connection() as conn:
-                await conn.set_autocommit(True)
-                try:
-                    yield UnitOfWork(conn, caller.tenant_id)
-                finally:
-                    with contextlib.suppress(psycopg.Error):
-                        await conn.set_autocommit(False)
+                if self._scoped.get(conn) != caller.tenant_id:
+                    self._scoped.pop(conn, None)
+                    await conn.execute(_SET_TENANT, (caller.tenant_id,), prepare=True)
+                    self._scoped[conn] = caller.tenant_id
+                yield UnitOfWork(conn, caller.tenant_id)
 
     @asynccontextmanager
     async def control(self, name: str) -> AsyncIterator[UnitOfWork]:
-        """A transaction on the control plane: tables without tenants (`gc.tenants`)."""
-        with _db_span(name):
-            async with self.connection() as conn, conn.transaction():
-                yield UnitOfWork(conn, None)
+        """A transaction on the control plane (tables without tenants: `gc.tenants`), on a
+        session that shows no tenant's rows."""
+        async with self._scoped_transaction(_NO_TENANT, name, pipeline=False) as conn:
+            yield UnitOfWork(conn, None)
 
     async def ping(self, timeout_s: float = 2.0) -> bool:
         """True when the server answers a query on a fresh connection within timeout_s."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 
 from service import models
+from service.app import App
+from service.config import Config
 from service.core.messages import MessageService
 from service.models import Caller
-from service.store.database import APP_ROLE
+from service.store.database import APP_ROLE, Database
 from tests.factories import store_input
 
 TENANT_TABLES = ("email_messages", "email_content", "attachments", "blobs", "blob_chunks")
@@ -123,3 +127,45 @@ async def test_read_functions_leave_no_tenant_behind(
         assert conn.execute(
             "SELECT count(*) FROM emailstore_open_blob(%s, %s, NULL, NULL, 0, 0, 4)", (other, sha)
         ).fetchone() == (0,)
+
+
+async def test_one_connection_serving_tenants_in_turn_shows_each_only_its_rows(
+    database_url: str, tenant: str
+) -> None:
+    """The tenant is a session setting, kept while a connection serves the same tenant: a
+    connection that moves between tenants, rolls back, or serves the control plane shows each
+    unit exactly its own rows (one connection in the pool, so every unit reuses it)."""
+    other = "7b0c1d1e-0000-4000-8000-000000000003"
+    db = Database(database_url, min_size=1, max_size=1, timeout_s=5.0)
+    await db.open()
+    app_config = Config(listen="127.0.0.1:0")
+    application = App(app_config, database_url, pool_size=1)
+    await application.open()
+    try:
+        cases = application.messages
+        await cases.store_message(Caller(tenant), store_input(subject="for A"))
+        await cases.store_message(Caller(other), store_input(subject="for B"))
+
+        async def subjects(unit: Any) -> list[str]:
+            async with unit as tx:
+                cur = await tx.conn.execute("SELECT subject FROM email_messages")
+                return [r[0] for r in await cur.fetchall()]
+
+        for _ in range(2):
+            assert await subjects(db.statement(Caller(tenant), "t")) == ["for A"]
+            assert await subjects(db.tenant(Caller(other), "t")) == ["for B"]
+            assert await subjects(db.statement(Caller(other), "t")) == ["for B"]
+            assert await subjects(db.control("t")) == []
+        # A unit that fails after moving the session to a tenant undoes the move with the rest.
+        with pytest.raises(RuntimeError):
+            async with db.tenant(Caller(tenant), "t"):
+                raise RuntimeError("rolled back")
+        assert await subjects(db.statement(Caller(other), "t")) == ["for B"]
+        with pytest.raises(RuntimeError):
+            async with db.tenant(Caller(tenant), "t"):
+                raise RuntimeError("rolled back")
+        assert await subjects(db.control("t")) == []
+        assert await subjects(db.tenant(Caller(tenant), "t")) == ["for A"]
+    finally:
+        await application.close()
+        await db.close()

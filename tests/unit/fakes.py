@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -173,7 +173,7 @@ class FakeDatabase:
 
     @asynccontextmanager
     async def tenant(
-        self, caller: Caller, name: str, *, pipeline: bool = True
+        self, caller: Caller, name: str, *, pipeline: bool = False
     ) -> AsyncIterator[Any]:
         self.units.append(name)
         before = copy.deepcopy(self.state)
@@ -182,6 +182,10 @@ class FakeDatabase:
         except BaseException:
             self.state.__dict__.update(before.__dict__)
             raise
+
+    def statement(self, caller: Caller, name: str) -> AbstractAsyncContextManager[Any]:
+        # One statement is all or nothing, like a unit of work.
+        return self.tenant(caller, name)
 
     def refcount(self, tenant: str, sha: bytes) -> int:
         """References the fake holds to a blob (0 when it has none)."""
