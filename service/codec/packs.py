@@ -15,11 +15,11 @@ which.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import orjson
 import zstandard
 
 from service.codec.blobs import worth_compressing
@@ -232,9 +232,9 @@ def encode_headers(headers: Sequence[Header]) -> bytes:
     """Headers as a pack keeps them: JSON [[name, value], ...], a third element 1 when kept
     raw."""
     items = [[h.name, h.value, 1] if h.kept_raw else [h.name, h.value] for h in headers]
-    return json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(items)
 
 
 def decode_headers(data: bytes) -> tuple[Header, ...]:
     """Headers as encode_headers wrote them."""
-    return tuple(Header(h[0], h[1], len(h) > 2 and bool(h[2])) for h in json.loads(data))
+    return tuple(Header(h[0], h[1], len(h) > 2 and bool(h[2])) for h in orjson.loads(data))

@@ -11,7 +11,6 @@ from typing import Any
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
 from service.codec.blobs import CHUNK_SIZE
 from service.core.ports import (
@@ -58,7 +57,7 @@ def _blob_params(writes: Sequence[BlobWrite]) -> dict[str, Any]:
             seqs.append(seq)
             data.append(chunk)
     return {
-        "blobs": Jsonb([rows.insert_json(r, _BLOB_COLUMNS) for r in blob_rows]),
+        "blobs": rows.jsonb([rows.insert_json(r, _BLOB_COLUMNS) for r in blob_rows]),
         "chunk_sha256": digests,
         "chunk_seq": seqs,
         "chunk_data": data,
@@ -137,11 +136,11 @@ class MessageRepository:
         attachments = {m.new.storage_key: _attachment_rows(m) for m in messages}
         params = _blob_params(blobs) | {
             "tenant_id": tenant,
-            "messages": Jsonb(
+            "messages": rows.jsonb(
                 [rows.insert_json(r, rows.MESSAGE_INSERT_COLUMNS) for r in new_rows.values()]
             ),
-            "contents": Jsonb([_content_values(tenant, m) for m in messages]),
-            "attachments": Jsonb(
+            "contents": rows.jsonb([_content_values(tenant, m) for m in messages]),
+            "attachments": rows.jsonb(
                 [
                     rows.insert_json(row, _ATTACHMENT_COLUMNS) | {"tenant_id": tenant}
                     for of_one in attachments.values()
@@ -252,7 +251,9 @@ class MessageRepository:
                 "text_sha256": content.text_sha256,
                 "html_sha256": content.html_sha256,
                 "skeleton_sha256": content.skeleton_sha256,
-                "raw_parts": Jsonb([p.hex() if isinstance(p, bytes) else p for p in content.parts]),
+                "raw_parts": rows.jsonb(
+                    [p.hex() if isinstance(p, bytes) else p for p in content.parts]
+                ),
                 "pack": pack.stored if pack else None,
                 "pack_size": pack.raw_size if pack else 0,
                 "dictionary_id": pack.dictionary_id if pack else None,

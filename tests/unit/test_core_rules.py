@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service import models
 from service.codec.ingest import parse_raw
@@ -263,3 +266,20 @@ async def test_a_reply_joins_its_thread_in_the_same_group() -> None:
         )
     )
     assert reply.message.thread == Thread(outbound.message.thread.thread_id, "out")
+
+
+_JSON_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | _JSON_TEXT,
+    lambda inner: st.lists(inner) | st.dictionaries(_JSON_TEXT, inner),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500)
+@given(_JSON_VALUES)
+def test_content_digests_keep_the_canonical_json_of_earlier_releases(value: Any) -> None:
+    """Content hashes and request fingerprints are stored: the digest stays SHA-256 of the
+    standard library's canonical spelling (sorted keys, no spaces, UTF-8), whatever encodes it."""
+    canonical = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    assert drafts.sha256_json(value) == hashlib.sha256(canonical.encode()).digest()
