@@ -83,9 +83,15 @@ def timestamp(value: Timestamp, present: bool) -> datetime | None:
     return value.ToDatetime(tzinfo=UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _set_timestamp(target: Timestamp, value: datetime | None) -> None:
+    # Integer arithmetic, exact to the microsecond; a few times faster than FromDatetime.
     if value is not None:
-        target.FromDatetime(value)
+        since = (value if value.tzinfo else value.replace(tzinfo=UTC)) - _EPOCH
+        target.seconds = since.days * 86_400 + since.seconds
+        target.nanos = since.microseconds * 1000
 
 
 def _addresses(items: Iterable[pb.Address]) -> tuple[models.Address, ...]:

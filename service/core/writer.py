@@ -242,12 +242,14 @@ class MessageWriter:
     async def _write_group(self, batch: list[NewMessage]) -> list[Outcome]:
         name = "insert_message" if len(batch) == 1 else "insert_messages"
         caller = Caller(batch[0].tenant_id)
-        # Most groups are one INSERT whole (new mail of a known tenant, answering nothing):
-        # that statement is its own transaction, without BEGIN and COMMIT to send and parse.
+        # Most groups are one INSERT whole (new mail of a known tenant): that statement is
+        # its own transaction, without BEGIN and COMMIT to send and parse. The thread lookup
+        # before it, for mail that answers some, is a read of its own: in one transaction
+        # (READ COMMITTED) it would see no more and no less.
         whole = (
             not self.on_inserted
             and caller.tenant_id in self._registered
-            and not any(new.existing_refs or new.thread_refs for new in batch)
+            and not any(new.existing_refs for new in batch)
         )
         unit = self.db.statement(caller, name) if whole else self.db.tenant(caller, name)
         try:
