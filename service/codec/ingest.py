@@ -55,6 +55,8 @@ _FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
 # characters at all (compat32 keeps 8-bit header bytes as surrogates, and a decoder such as
 # UTF-7 can produce lone ones).
 _UNREPRESENTABLE = re.compile("[\x00\ud800-\udfff]")
+# The surrogates compat32 stands raw 8-bit header bytes in for.
+_EIGHT_BIT = re.compile("[\udc80-\udcff]")
 # Real time zones lie between UTC-12:00 and UTC+14:00; a Date outside them is no time at all.
 _MIN_OFFSET = timedelta(hours=-12)
 _MAX_OFFSET = timedelta(hours=14)
@@ -67,7 +69,7 @@ def representable(text: str) -> str:
 
 def _bytes_as_text(value: str) -> str:
     """A raw (compat32) value as text: its 8-bit bytes read as UTF-8, storable."""
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if _EIGHT_BIT.search(value):
         value = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
     return representable(value)
 
@@ -108,7 +110,7 @@ def unparsed(raw: bytes, why: str) -> ParsedRaw:
 def _text_of_header(value: str) -> str:
     """A header value unfolded and RFC 2047-decoded; 8-bit bytes read as UTF-8."""
     value = _FOLD.sub(" ", value).strip()
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if _EIGHT_BIT.search(value):
         # compat32 keeps raw 8-bit header bytes as surrogates: most are UTF-8, the rest
         # usually Windows-1252.
         data = value.encode("ascii", "surrogateescape")
@@ -116,6 +118,8 @@ def _text_of_header(value: str) -> str:
             value = data.decode("utf-8")
         except UnicodeDecodeError:
             value = data.decode("cp1252", "replace")
+    if "=?" not in value:
+        return value  # no encoded word (RFC 2047): decoding would give it back unchanged
     try:
         return str(make_header(decode_header(value)))
     except (ValueError, LookupError, UnicodeError, AssertionError, TypeError):
@@ -222,11 +226,13 @@ class _TopHeaders:
         # into Header objects that print as replacement characters).
         self.raw = [(name, str(value)) for name, value in top.raw_items()]
         self.decoded = tuple(_header(name, value) for name, value in self.raw)
+        self._by_name: dict[str, list[str]] = {}
+        for name, value in self.raw:
+            self._by_name.setdefault(name.lower(), []).append(value)
 
     def all(self, name: str) -> list[str]:
         """Every raw value of a field, in order."""
-        wanted = name.lower()
-        return [value for key, value in self.raw if key.lower() == wanted]
+        return list(self._by_name.get(name.lower(), ()))
 
     def first(self, name: str) -> str:
         """The first raw value of a field, "" when absent."""

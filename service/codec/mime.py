@@ -30,6 +30,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import collapse_rfc2231_value
+from typing import NamedTuple
 
 SKELETON_MAGIC = b"EMAILSTORE-SKELETON-1\n"
 
@@ -325,21 +326,14 @@ class _Splitter:
             marker = b"--" + boundary.strip('"').encode("ascii")
         except UnicodeEncodeError:
             return False
-        # Delimiter lines (RFC 2046): at the start of a line, optionally "--" to close, then
-        # transport padding. The line break before a delimiter belongs to it.
-        pattern = re.compile(rb"^" + re.escape(marker) + rb"(--)?[ \t]*(?:\r?\n|$)", re.MULTILINE)
-        delimiters = []
-        for match in pattern.finditer(self.raw, body_start, end):
-            delimiters.append(match)
-            if match.group(1):
-                break
-        if not delimiters or delimiters[0].group(1):
+        delimiters = _delimiters(self.raw, marker, body_start, end)
+        if not delimiters or delimiters[0].closing:
             return False
         self.literal(start, body_start)
         position = body_start
         number = 0
         for i, delimiter in enumerate(delimiters):
-            line_start = delimiter.start()
+            line_start = delimiter.start
             if i > 0:
                 # The previous part ends before the line break that precedes this delimiter.
                 part_end = line_start
@@ -355,16 +349,52 @@ class _Splitter:
             else:
                 self.literal(position, line_start)  # the preamble
                 position = line_start
-            self.literal(position, delimiter.end())
-            position = delimiter.end()
+            self.literal(position, delimiter.end)
+            position = delimiter.end
         last = delimiters[-1]
-        if not last.group(1):
+        if not last.closing:
             # No closing delimiter: the last part runs to the end of the message.
             number += 1
             self.part(position, end, f"{path}.{number}" if path else str(number), depth + 1)
             position = end
         self.literal(position, end)  # the epilogue
         return True
+
+
+class _Delimiter(NamedTuple):
+    start: int  # where the line starts
+    end: int  # after its line break
+    closing: bool  # the close delimiter ("--" after the boundary)
+
+
+def _delimiters(raw: bytes, marker: bytes, start: int, end: int) -> list[_Delimiter]:
+    """The delimiter lines of a multipart body in raw[start:end], up to the closing one
+    (RFC 2046): at the start of a line, the marker ("--" and the boundary), "--" to close,
+    transport padding, then a line break or the end. A search for the marker, not a regular
+    expression: each message has a boundary of its own, and compiling a pattern per message
+    cost more than the rest of the split."""
+    found: list[_Delimiter] = []
+    at = raw.find(marker, start, end)
+    while at != -1:
+        if at == 0 or raw[at - 1] == 0x0A:  # at the start of a line
+            i = at + len(marker)
+            closing = raw.startswith(b"--", i, end)
+            if closing:
+                i += 2
+            while i < end and raw[i] in (0x20, 0x09):
+                i += 1
+            if i == end or raw[i] == 0x0A:
+                line_end = min(i + 1, end)
+            elif raw[i] == 0x0D and i + 1 < end and raw[i + 1] == 0x0A:
+                line_end = i + 2
+            else:
+                line_end = -1  # the marker goes on: another boundary, or text
+            if line_end != -1:
+                found.append(_Delimiter(at, line_end, closing))
+                if closing:
+                    break
+        at = raw.find(marker, at + 1, end)
+    return found
 
 
 def split_message(raw: bytes, limits: MimeLimits | None = None) -> SplitMessage:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import re
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.codec import mime
 from service.codec.mime import (
     BodyEncoder,
     MimeLimitExceeded,
@@ -163,3 +166,31 @@ def test_body_encoder_streams_what_encode_body_gives(
     out = b"".join(encoder.feed(data[a:b]) for a, b in itertools.pairwise(bounds))
     out += encoder.finish()
     assert out == encode_body(StoredBody(data, form, line_length, eol.decode(), final_eol))
+
+
+def _delimiters_by_pattern(raw: bytes, marker: bytes, start: int, end: int) -> list[Any]:
+    """RFC 2046 delimiter lines as a regular expression says them (the earlier splitter)."""
+    pattern = re.compile(rb"^" + re.escape(marker) + rb"(--)?[ \t]*(?:\r?\n|$)", re.MULTILINE)
+    found = []
+    for match in pattern.finditer(raw, start, end):
+        found.append((match.start(), match.end(), bool(match.group(1))))
+        if match.group(1):
+            break
+    return found
+
+
+@settings(max_examples=3000)
+@given(
+    st.lists(st.sampled_from([b"--b", b"--", b"b", b"x", b" ", b"\t", b"\r", b"\n", b"\r\n"])),
+    st.data(),
+)
+def test_delimiter_search_finds_what_the_rfc_2046_pattern_finds(
+    pieces: list[bytes], data: st.DataObject
+) -> None:
+    """The boundary search finds exactly the delimiter lines the regular expression does, in
+    any part of a message."""
+    raw = b"".join(pieces)
+    start = data.draw(st.integers(0, len(raw)))
+    end = data.draw(st.integers(start, len(raw)))
+    found = [tuple(d) for d in mime._delimiters(raw, b"--b", start, end)]
+    assert found == _delimiters_by_pattern(raw, b"--b", start, end)
