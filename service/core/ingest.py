@@ -88,7 +88,7 @@ class IngestService:
         for ingested messages, rebuilt as it streams (a few chunks in memory, whatever the
         message's size), and a rendering for structured ones."""
         key = validation.storage_key(storage_key)
-        async with self.db.tenant(caller, "get_raw_message") as tx:
+        async with self.db.statement(caller, "get_raw_message") as tx:
             stored = await tx.messages.content(key)
             if stored is None:
                 raise NotFound(f"message {key!r} not found")

@@ -105,17 +105,20 @@ class MessageService:
     async def get_message(self, caller: Caller, storage_key: str, view: View) -> Message:
         """One message in the METADATA or FULL view."""
         key = validation.storage_key(storage_key)
-        async with self.db.tenant(caller, "get_message") as tx:
-            found = await tx.messages.by_key(key)
-            if found is None:
-                raise NotFound(f"message {key!r} not found")
+        async with self.db.statement(caller, "get_message") as tx:
             if view is not View.FULL:
+                found = await tx.messages.by_key(key)
+                if found is None:
+                    raise NotFound(f"message {key!r} not found")
                 return found.message
-            stored = await tx.messages.content(key)
+            with_content = await tx.messages.full(key)
+            if with_content is None:
+                raise NotFound(f"message {key!r} not found")
+            message, stored = with_content
             if stored is None:
-                return replace(found.message, content=Content())
+                return replace(message, content=Content())
             body = await content.full(self.dictionaries, caller, tx, key, stored)
-        return replace(found.message, content=body)
+        return replace(message, content=body)
 
     async def list_messages(self, caller: Caller, request: ListMessagesInput) -> MessagePage:
         """A page of messages, newest first."""
@@ -126,7 +129,7 @@ class MessageService:
         if request.page_token:
             position = self.tokens.decode(request.page_token, caller.tenant_id, scope)
             after = (position.created_at, position.storage_key)
-        async with self.db.tenant(caller, "list_messages") as tx:
+        async with self.db.statement(caller, "list_messages") as tx:
             found = await tx.messages.list(request.filter, after, size + 1)
         messages = tuple(found[:size])
         token = ""
@@ -150,5 +153,5 @@ class MessageService:
 
     async def storage_usage(self, caller: Caller) -> StorageUsage:
         """Counts and bytes stored for a tenant."""
-        async with self.db.tenant(caller, "storage_usage") as tx:
+        async with self.db.statement(caller, "storage_usage") as tx:
             return await tx.messages.usage()

@@ -307,6 +307,10 @@ class MessageStore(Protocol):
         """Stored messages with one of these Message-IDs."""
         ...
 
+    async def full(self, storage_key: str) -> tuple[Message, StoredContent | None] | None:
+        """The message with this key and its content row (None when it has none)."""
+        ...
+
     async def content(self, storage_key: str) -> StoredContent | None:
         """The content row of a message."""
         ...
@@ -540,8 +544,8 @@ class Transactions(Protocol):
         ...
 
     def statement(self, caller: Caller, name: str) -> AbstractAsyncContextManager[UnitOfWork]:
-        """Single statements scoped to the caller's tenant, each a transaction of its own:
-        reads of one statement, and writes that are one statement whole."""
+        """Statements scoped to the caller's tenant, each a transaction of its own: reads,
+        and writes that are one statement whole."""
         ...
 
     def control(self, name: str) -> AbstractAsyncContextManager[UnitOfWork]:

@@ -135,7 +135,7 @@ class MessageWriter:
             outcome = await self.write(new)
             if isinstance(outcome, Message):
                 return StoreResult(outcome, deduplicated=False)
-            async with self.db.tenant(Caller(new.tenant_id), "find_repeat") as tx:
+            async with self.db.statement(Caller(new.tenant_id), "find_repeat") as tx:
                 existing = await idempotency.find_repeat(tx.messages, new)
             if existing is not None:
                 return StoreResult(existing, deduplicated=True)

@@ -295,9 +295,9 @@ class Database:
 
     @asynccontextmanager
     async def statement(self, caller: Caller, name: str) -> AsyncIterator[UnitOfWork]:
-        """Single statements scoped to the caller's tenant, each its own transaction
-        (autocommit: no BEGIN or COMMIT): for reads of one statement, and for writes that
-        are one statement whole."""
+        """Statements scoped to the caller's tenant, each its own transaction (autocommit: no
+        BEGIN or COMMIT): for reads (under READ COMMITTED, a transaction would not give
+        several reads one snapshot either), and for writes that are one statement whole."""
         with _db_span(name):
             async with self.connection() as conn:
                 if self._scoped.get(conn) != caller.tenant_id:

@@ -26,7 +26,7 @@ from service.models import Message, MessageFilter, StorageUsage
 from service.store import rows
 from service.store.queries import query
 from service.store.rows import AttachmentRow, ContentRow, DeletedRow, MessageRow
-from service.store.statements import record, records
+from service.store.statements import JoinedRow, record, records
 
 AsyncConn = Any  # psycopg.AsyncConnection[Any]; see service.store.database
 
@@ -83,6 +83,10 @@ def _content_values(tenant_id: str, ready: ReadyMessage) -> dict[str, Any]:
         "pack_size": pack.raw_size if pack else 0,
         "dictionary_id": pack.dictionary_id if pack else None,
     }
+
+
+# select_full's rows: the message's columns, then its content row's named content__*.
+_MESSAGE_AND_CONTENT = JoinedRow(MessageRow, ContentRow, "content__")
 
 
 def _stored_content(row: ContentRow) -> StoredContent:
@@ -164,7 +168,7 @@ class MessageRepository:
         row = await cur.fetchone()
         if row is None:
             return None
-        attachments = await self._attachments([row.storage_key])
+        attachments = await self._attachments([row.storage_key]) if row.attachment_count else {}
         message = rows.message(row, attachments.get(row.storage_key, ()))
         return StoredMessage(message, bytes(row.request_fingerprint))
 
@@ -200,6 +204,20 @@ class MessageRepository:
         for row in await cur.fetchall():
             grouped[row.storage_key].append(row)
         return grouped
+
+    async def full(self, storage_key: str) -> tuple[Message, StoredContent | None] | None:
+        """The message with this key and its content row, in one statement."""
+        cur = self._conn.cursor(row_factory=_MESSAGE_AND_CONTENT)
+        await cur.execute(
+            _q("select_full"), {"tenant_id": self._tenant, "storage_key": storage_key}
+        )
+        found = await cur.fetchone()
+        if found is None:
+            return None
+        row, content = found
+        attachments = await self._attachments([row.storage_key]) if row.attachment_count else {}
+        message = rows.message(row, attachments.get(row.storage_key, ()))
+        return message, _stored_content(content) if content is not None else None
 
     async def content(self, storage_key: str) -> StoredContent | None:
         """The content row of a message, with the message's raw size."""
@@ -270,7 +288,8 @@ class MessageRepository:
         cur = self._conn.cursor(row_factory=class_row(MessageRow))
         await cur.execute(statement, params | {"limit": limit})
         found = await cur.fetchall()
-        attachments = await self._attachments([r.storage_key for r in found]) if found else {}
+        with_attachments = [r.storage_key for r in found if r.attachment_count]
+        attachments = await self._attachments(with_attachments) if with_attachments else {}
         return [rows.message(r, attachments.get(r.storage_key, ())) for r in found]
 
     async def delete(self, storage_key: str) -> int | None:

@@ -78,6 +78,19 @@ FROM email_content c
 JOIN email_messages m ON m.tenant_id = c.tenant_id AND m.storage_key = c.storage_key
 WHERE c.tenant_id = %(tenant_id)s AND c.storage_key = %(storage_key)s
 
+-- name: select_full
+-- GetMessage FULL: the message row and its content row (columns named content__*, NULL when
+-- it has none) in one statement.
+SELECT {m.message_columns}, c.storage_key AS content__storage_key, c.headers AS content__headers,
+       c.text_sha256 AS content__text_sha256, c.html_sha256 AS content__html_sha256,
+       c.raw_sha256 AS content__skeleton_sha256, c.raw_parts AS content__raw_parts,
+       c.pack AS content__pack, c.pack_size AS content__pack_size,
+       c.dictionary_id AS content__dictionary_id, m.raw_size_bytes AS content__raw_size_bytes,
+       m.parse_status <> 'structured' AS content__ingested
+FROM email_messages m
+LEFT JOIN email_content c ON c.tenant_id = m.tenant_id AND c.storage_key = m.storage_key
+WHERE m.tenant_id = %(tenant_id)s AND m.storage_key = %(storage_key)s
+
 -- name: select_page
 -- ListMessages: {where} is made of fixed conditions, each value bound.
 SELECT {m.message_columns} FROM email_messages m
