@@ -1,12 +1,21 @@
-"""`make bench`: EmailStore's write path against the bare-psycopg limit, measured in one run.
+"""`make bench`: EmailStore against what a user could use instead, measured in one run.
 
-Starts a fresh embedded PostgreSQL, then measures, on the same machine in the same run:
+Starts a fresh embedded PostgreSQL, then measures, on the same machine in the same run, with
+the corpus of benchmarks/corpus.py (personalised outbound cold email of several templates):
 
-* baseline  - a bare psycopg script storing the same fields of the same messages as two rows
-              (metadata, and content with zstd-compressed bodies), one transaction per message,
-              32 concurrent tasks on a pool of 10, no gRPC, no service code or SQL;
-* StoreMessage  - the real `emailstore serve` in its own process, 32 concurrent unary callers;
-* StoreMessages - the same server, the messages sent over 4 concurrent bidirectional streams.
+* minimal writer - a bare psycopg script storing the same fields of the same messages as two
+                   rows (metadata, and content with zstd-compressed bodies), one transaction per
+                   message, 32 concurrent tasks on a pool of 10, no gRPC, no service code or SQL;
+* same statement - the service's own insert (its schema, its statement, messages encoded by its
+                   code beforehand) by bare psycopg, the same way: what the schema costs;
+* StoreMessage   - the real `emailstore serve` in its own process, 32 concurrent unary callers;
+* StoreMessages  - the same server, the messages sent over 4 concurrent bidirectional streams;
+* gRPC alone     - the same calls to a server that answers without storing anything
+                   (benchmarks/grpc_reference.py): what Python gRPC itself allows here;
+* GetMessage FULL latency (one caller, p50) beside a bare psycopg read of the minimal
+  writer's two rows with the bodies decompressed, and beside gRPC alone;
+* storage (benchmarks/storage.py), attachments (benchmarks/blobs.py), raw ingest
+  (benchmarks/ingest.py).
 
 Machines here are noisy: read the ratios, not the absolute times.
 """
@@ -16,10 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import shutil
-import signal
-import socket
 import sys
 import tempfile
 import time
@@ -30,16 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import psycopg
 from emailstore.v1 import emailstore_pb2 as pb
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
-from psycopg.conninfo import make_conninfo
 
 from benchmarks import baseline as bare_psycopg
-from benchmarks import blobs, ingest
-from benchmarks.corpus import ColdEmail, cold_email
+from benchmarks import blobs, harness, ingest, storage
+from benchmarks.corpus import ColdEmail, outbound
+from benchmarks.requests import store_request
 from service.store.embedded import EmbeddedPostgres
-from service.store.migrations import apply_migrations
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,8 @@ class Result:
         return self.messages / self.seconds
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _corpus(count: int, seed: int) -> list[ColdEmail]:
-    rng = random.Random(seed)
-    return [cold_email(i, rng) for i in range(count)]
+    return outbound(0, count, seed)
 
 
 async def _run_concurrently(
@@ -97,48 +94,59 @@ async def bench_baseline(url: str, emails: list[ColdEmail], args: argparse.Names
         pool_size=args.baseline_pool,
     )
     return Result(
-        f"baseline: bare psycopg, 2 rows per message, pool {args.baseline_pool}", count, seconds
+        f"minimal writer: bare psycopg, 2 rows per message, pool {args.baseline_pool}",
+        count,
+        seconds,
+    )
+
+
+async def bench_same_statement(
+    url: str, emails: list[ColdEmail], args: argparse.Namespace
+) -> Result:
+    """The service's own insert statement by bare psycopg (benchmarks/baseline.py)."""
+    count, seconds = await bare_psycopg.run_same_statement(
+        url,
+        emails,
+        warmup=args.warmup,
+        concurrency=args.concurrency,
+        pool_size=args.baseline_pool,
+    )
+    return Result(
+        f"same statement: the service's insert by bare psycopg, pool {args.baseline_pool}",
+        count,
+        seconds,
     )
 
 
 # ------------------------------------------------------------------ server
 
 
-def _request(tenant: str, email: ColdEmail) -> pb.StoreMessageRequest:
-    return pb.StoreMessageRequest(
-        tenant_id=tenant,
-        email_account_id="acct-1",
-        campaign_id="camp-bench",
-        lead_id=email.lead_id,
-        direction=pb.OUTBOUND,
-        from_address=pb.Address(email="sam@acme.io", name="Sam Seller"),
-        to=[pb.Address(email=email.to_email, name=email.to_name)],
-        subject=email.subject,
-        text_body=email.text,
-        html_body=email.html,
-        headers=[pb.Header(name=n, value=v) for n, v in email.headers],
-    )
-
-
-async def bench_unary(port: int, emails: list[ColdEmail], args: argparse.Namespace) -> Result:
-    """StoreMessage from 32 concurrent callers over one channel."""
+async def bench_unary(
+    port: int, emails: list[ColdEmail], args: argparse.Namespace, what: str = ""
+) -> tuple[Result, str, list[str]]:
+    """StoreMessage from 32 concurrent callers over one channel; the result, the tenant and
+    the keys stored."""
     tenant = str(uuid.uuid4())
-    requests = [_request(tenant, e) for e in emails]
+    requests = [store_request(tenant, e) for e in emails]
+    keys: list[str] = []
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.EmailStoreStub(channel)
 
         async def store(request: pb.StoreMessageRequest) -> None:
-            await stub.StoreMessage(request)
+            keys.append((await stub.StoreMessage(request)).storage_key)
 
         await _run_concurrently(requests[: args.warmup], args.concurrency, store)
         seconds = await _run_concurrently(requests[args.warmup :], args.concurrency, store)
-    return Result("StoreMessage, 32 concurrent callers", len(emails) - args.warmup, seconds)
+    name = f"{what}StoreMessage, {args.concurrency} concurrent callers"
+    return Result(name, len(emails) - args.warmup, seconds), tenant, keys
 
 
-async def bench_stream(port: int, emails: list[ColdEmail], args: argparse.Namespace) -> Result:
+async def bench_stream(
+    port: int, emails: list[ColdEmail], args: argparse.Namespace, what: str = ""
+) -> Result:
     """StoreMessages over a few concurrent streams."""
     tenant = str(uuid.uuid4())
-    requests = [_request(tenant, e) for e in emails]
+    requests = [store_request(tenant, e) for e in emails]
 
     async def send(
         batch: Iterable[pb.StoreMessageRequest],
@@ -161,80 +169,72 @@ async def bench_stream(port: int, emails: list[ColdEmail], args: argparse.Namesp
         start = time.perf_counter()
         await asyncio.gather(*(stream(b) for b in batches))
         seconds = time.perf_counter() - start
-    return Result(f"StoreMessages, {args.streams} streams", len(measured), seconds)
+    return Result(f"{what}StoreMessages, {args.streams} streams", len(measured), seconds)
 
 
-async def bench_grpc_floor(port: int, count: int, args: argparse.Namespace) -> Result:
-    """The cheapest unary RPC there is (a health check), 32 concurrent callers: the ceiling
-    Python gRPC puts on any unary RPC on this machine."""
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+@dataclass(frozen=True)
+class Latency:
+    """Sequential calls of one caller: median and 90th percentile, in milliseconds."""
 
+    name: str
+    calls: int
+    p50_ms: float
+    p90_ms: float
+
+
+def _latency(name: str, seconds: list[float]) -> Latency:
+    ordered = sorted(seconds)
+    return Latency(
+        name,
+        len(ordered),
+        ordered[len(ordered) // 2] * 1000,
+        ordered[int(len(ordered) * 0.9)] * 1000,
+    )
+
+
+async def bench_get_full(port: int, tenant: str, keys: list[str], what: str = "") -> Latency:
+    """GetMessage FULL of stored messages, one caller, one call at a time."""
+    times: list[float] = []
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        health = health_pb2_grpc.HealthStub(channel)
+        stub = pb_grpc.EmailStoreStub(channel)
+        for i, key in enumerate(keys):
+            request = pb.GetMessageRequest(tenant_id=tenant, storage_key=key, view=pb.FULL)
+            start = time.perf_counter()
+            message = await stub.GetMessage(request)
+            if i >= 20:  # the first calls warm the caches
+                times.append(time.perf_counter() - start)
+            if not message.html_body:
+                raise RuntimeError(f"{key}: no body")
+    return _latency(f"{what}GetMessage FULL, one caller", times)
 
-        async def check(_: int) -> None:
-            await health.Check(health_pb2.HealthCheckRequest())
 
-        await _run_concurrently(list(range(args.warmup)), args.concurrency, check)
-        seconds = await _run_concurrently(list(range(count)), args.concurrency, check)
-    return Result("reference: empty unary RPC (health check)", count, seconds)
+async def bench_reference(
+    emails: list[ColdEmail], args: argparse.Namespace
+) -> tuple[Result, Result, Latency]:
+    """The same calls to a gRPC server that stores nothing (benchmarks/grpc_reference.py)."""
+    async with blobs.ReferenceServer() as reference:
+        port = reference.port
+        unary, tenant, keys = await bench_unary(port, emails, args, "gRPC alone: ")
+        streamed = await bench_stream(port, emails, args, "gRPC alone: ")
+        latency = await bench_get_full(port, tenant, keys[:400], "gRPC alone: ")
+    return unary, streamed, latency
 
 
 async def _start_server(
     url: str, args: argparse.Namespace
 ) -> tuple[asyncio.subprocess.Process, int]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "EMAILSTORE_DATABASE_URL": url,
-        "EMAILSTORE_LISTEN": f"127.0.0.1:{port}",
-        "EMAILSTORE_DB_POOL_MIN_SIZE": str(args.pool),
-        "EMAILSTORE_DB_POOL_MAX_SIZE": str(args.pool),
-        "EMAILSTORE_LOG_LEVEL": "INFO",
-    }
-    tree = getattr(args, "server_tree", None)
-    command = (
-        [sys.executable, "-m", "service", "serve"]
-        if tree
-        else [str(Path(sys.executable).parent / "emailstore"), "serve"]
+    return await harness.start_server(
+        url, args.pool, server_tree=getattr(args, "server_tree", None)
     )
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=tree or None,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode()
-        if not line:
-            raise RuntimeError("emailstore serve exited before listening")
-        if "EmailStore listening" in line:
-            break
-    # Keep draining its output so the server never blocks on a full pipe.
-    asyncio.get_running_loop().create_task(_drain(process))
-    return process, port
-
-
-async def _drain(process: asyncio.subprocess.Process) -> None:
-    assert process.stdout is not None
-    while await process.stdout.readline():
-        pass
 
 
 def _database(admin_url: str, name: str, *, migrate: bool = True) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_conninfo(admin_url, dbname=name)
-    if migrate:
-        apply_migrations(url)
-    return url
+    return harness.database(admin_url, name, migrate=migrate)
 
 
 def _table(results: list[Result], baseline: Result, targets: dict[str, str]) -> str:
     lines = [
-        "| scenario | messages | seconds | messages/s | x baseline | target |",
+        "| scenario | messages | seconds | messages/s | x minimal writer | target |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for r in results:
@@ -245,8 +245,48 @@ def _table(results: list[Result], baseline: Result, targets: dict[str, str]) -> 
     return "\n".join(lines)
 
 
+def _latency_table(rows: list[Latency]) -> str:
+    lines = ["| read | calls | p50 ms | p90 ms |", "|---|---:|---:|---:|"]
+    lines += [f"| {r.name} | {r.calls:,} | {r.p50_ms:.2f} | {r.p90_ms:.2f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+async def _messages(
+    admin_url: str, port: int, emails: list[ColdEmail], args: argparse.Namespace
+) -> str:
+    bare = _database(admin_url, "bench_baseline", migrate=False)
+    baseline = await bench_baseline(bare, emails, args)
+    print(f"  {baseline.name}: {baseline.rate:,.0f} msg/s", flush=True)
+    same = await bench_same_statement(_database(admin_url, "bench_same"), emails, args)
+    print(f"  {same.name}: {same.rate:,.0f} msg/s", flush=True)
+    unary, tenant, keys = await bench_unary(port, emails, args)
+    print(f"  {unary.name}: {unary.rate:,.0f} msg/s", flush=True)
+    streamed = await bench_stream(port, emails, args)
+    print(f"  {streamed.name}: {streamed.rate:,.0f} msg/s", flush=True)
+    null_unary, null_stream, null_get = await bench_reference(emails, args)
+    print(f"  {null_unary.name}: {null_unary.rate:,.0f} msg/s", flush=True)
+    sample = keys[:: max(1, len(keys) // args.reads)][: args.reads]
+    get = await bench_get_full(port, tenant, sample)
+    bare_get = _latency(
+        "minimal writer's rows by bare psycopg, bodies decompressed, one caller",
+        await bare_psycopg.read_times(bare, args.reads),
+    )
+    targets = {
+        unary.name: f"≥ 1,000/s and ≥ 0.5x → "
+        f"{_verdict(unary.rate >= 1000 and unary.rate >= 0.5 * baseline.rate)}",
+        streamed.name: f"≥ 3,000/s and ≥ 1.3x → "
+        f"{_verdict(streamed.rate >= 3000 and streamed.rate >= 1.3 * baseline.rate)}",
+    }
+    table = _table([baseline, same, unary, streamed, null_unary, null_stream], baseline, targets)
+    return table + "\n\n" + _latency_table([get, bare_get, null_get])
+
+
 async def main() -> int:
-    """Runs every scenario and prints the table."""
+    """Runs every scenario and prints the tables."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--messages", type=int, default=6000, help="per scenario, after warm-up")
     parser.add_argument("--warmup", type=int, default=500)
@@ -258,8 +298,11 @@ async def main() -> int:
         help="run `python -m service serve` from this checkout (e.g. an older commit's) instead",
     )
     parser.add_argument("--streams", type=int, default=4)
+    parser.add_argument("--reads", type=int, default=500, help="GetMessage FULL calls")
     parser.add_argument(
-        "--only", choices=["messages", "blobs", "ingest"], help="run one group of scenarios only"
+        "--only",
+        choices=["messages", "storage", "blobs", "ingest"],
+        help="run one group of scenarios only",
     )
     parser.add_argument("--ingest-messages", type=int, default=1000)
     args = parser.parse_args()
@@ -270,50 +313,34 @@ async def main() -> int:
     embedded = EmbeddedPostgres(folder / "pg")
     admin_url = embedded.start()
     server: asyncio.subprocess.Process | None = None
+    tables: list[tuple[str, str]] = []
     try:
         print(
             f"fresh embedded PostgreSQL in {folder}; {total:,} messages per scenario "
             f"({args.warmup} warm-up), pool {args.pool}, {os.cpu_count()} CPUs",
             flush=True,
         )
-        server, port = await _start_server(_database(admin_url, "bench_service"), args)
+        # An older server (--server-tree) migrates its database itself, to its own schema.
+        service_db = _database(admin_url, "bench_service", migrate=not args.server_tree)
+        server, port = await _start_server(service_db, args)
         if args.only in (None, "messages"):
-            bare = _database(admin_url, "bench_baseline", migrate=False)
-            baseline = await bench_baseline(bare, emails, args)
-            print(f"  {baseline.name}: {baseline.rate:,.0f} msg/s", flush=True)
-            unary = await bench_unary(port, emails, args)
-            print(f"  {unary.name}: {unary.rate:,.0f} msg/s", flush=True)
-            streamed = await bench_stream(port, emails, args)
-            print(f"  {streamed.name}: {streamed.rate:,.0f} msg/s", flush=True)
-            floor = await bench_grpc_floor(port, args.messages, args)
-            print(f"  {floor.name}: {floor.rate:,.0f} RPC/s", flush=True)
+            tables.append(("Messages", await _messages(admin_url, port, emails, args)))
+        if args.only in (None, "storage"):
+            tables.append(("Storage", await storage.run(admin_url)))
         if args.only in (None, "blobs"):
             blob_table = await blobs.run(
                 admin_url, _database(admin_url, "bench_blobs_limit"), port, server.pid
             )
+            tables.append(("Attachments (random bytes, like PDF/JPEG/ZIP)", blob_table))
         if args.only in (None, "ingest"):
-            ingest_table = await ingest.run(port, args.ingest_messages)
+            tables.append(("Raw ingest", await ingest.run(port, args.ingest_messages)))
     finally:
-        if server is not None and server.returncode is None:
-            server.send_signal(signal.SIGTERM)
-            await server.wait()
+        if server is not None:
+            await harness.stop_server(server)
         embedded.stop()
         shutil.rmtree(folder, ignore_errors=True)
-
-    if args.only in (None, "blobs"):
-        print("\nAttachments (random bytes, like PDF/JPEG/ZIP):\n")
-        print(blob_table)
-    if args.only in (None, "ingest"):
-        print("\nRaw ingest (realistic inbound mix):\n")
-        print(ingest_table)
-    if args.only in ("blobs", "ingest"):
-        return 0
-    targets = {
-        unary.name: f"≥ 1,000/s and ≥ 0.5x baseline → {'PASS' if unary.rate >= 1000 and unary.rate >= 0.5 * baseline.rate else 'MISS'}",
-        streamed.name: f"≥ 3,000/s → {'PASS' if streamed.rate >= 3000 else 'MISS'}",
-    }
-    print("\nMessages:\n")
-    print(_table([baseline, unary, streamed, floor], baseline, targets))
+    for title, table in tables:
+        print(f"\n{title}:\n\n{table}")
     return 0
 
 

@@ -89,15 +89,15 @@ async def run(
                 (
                     tenant,
                     key,
-                    "acct-1",
-                    "camp-bench",
+                    email.from_email or "acct-1",
+                    email.campaign_id or "camp-bench",
                     email.lead_id,
-                    "sam@acme.io",
-                    "Sam Seller",
+                    email.from_email or "sam@acme.io",
+                    email.from_name,
                     email.to_email,
                     email.to_name,
                     email.subject,
-                    f"<{key}@acme.io>",
+                    email.message_id or f"<{key}@acme.io>",
                 ),
             )
             await conn.execute(
@@ -111,3 +111,83 @@ async def run(
     finally:
         await pool.close()
     return len(emails) - warmup, seconds
+
+
+async def run_same_statement(
+    url: str, emails: list[ColdEmail], *, warmup: int, concurrency: int, pool_size: int
+) -> tuple[int, float]:
+    """The service's own insert, by bare psycopg: each message made by the service's code
+    beforehand (validated, hashed, packed), then inserted with `MessageRepository.insert`, one
+    transaction per message, concurrent tasks on a pool; no gRPC, no group commit. What the
+    schema and its statement cost, next to the two rows above. `url` is a migrated database."""
+    from benchmarks.requests import store_request
+    from service.api import convert
+    from service.config import Config
+    from service.core import drafts, messages, validation
+    from service.core.writer import blob_writes, ready
+    from service.models import Caller, Thread
+    from service.store.database import APP_ROLE
+    from service.store.messages import MessageRepository
+
+    config = Config()
+    tenant = str(uuid.uuid4())
+    caller = Caller(tenant)
+    packing = drafts.Packing(config.zstd_level, config.inline_max_bytes)
+    prepared = []
+    for email in emails:
+        valid = validation.store_message(
+            convert.store_request(store_request(tenant, email)), config
+        )
+        new = drafts.build(messages.draft(caller, valid), packing, config.message_id_domain)
+        prepared.append((ready(new, {}, Thread(new.new_thread_id)), blob_writes([new])))
+
+    async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(f"SET ROLE {APP_ROLE}")
+        await conn.commit()
+
+    pool = psycopg_pool.AsyncConnectionPool(
+        url, min_size=pool_size, max_size=pool_size, configure=configure, open=False
+    )
+    await pool.open(wait=True)
+
+    async def store(item: Any) -> None:
+        row, blobs = item
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant,))
+            await MessageRepository(conn, tenant).insert([row], blobs)
+
+    try:
+        await _run(prepared[:warmup], concurrency, store)
+        seconds = await _run(prepared[warmup:], concurrency, store)
+    finally:
+        await pool.close()
+    return len(emails) - warmup, seconds
+
+
+async def read_times(url: str, count: int) -> list[float]:
+    """Seconds of each of `count` reads of a stored message (both rows, the bodies
+    decompressed, the headers parsed), one at a time on one connection; the first 20 warm up."""
+    decompressor = zstandard.ZstdDecompressor()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT tenant_id, storage_key FROM bare_messages LIMIT %s", (count,)
+        )
+        keys = await cur.fetchall()
+        times = []
+        for i, (tenant, key) in enumerate(keys):
+            start = time.perf_counter()
+            cur = await conn.execute(
+                "SELECT m.*, c.headers, c.text_zstd, c.html_zstd FROM bare_messages m"
+                " JOIN bare_content c USING (tenant_id, storage_key)"
+                " WHERE m.tenant_id = %s AND m.storage_key = %s",
+                (tenant, key),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            text = decompressor.decompress(row[-2]).decode()
+            html = decompressor.decompress(row[-1]).decode()
+            if not (text and html and row[-3] is not None):
+                raise RuntimeError(f"{key}: empty")
+            if i >= 20:
+                times.append(time.perf_counter() - start)
+    return times

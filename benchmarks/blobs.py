@@ -185,7 +185,7 @@ async def resend_known(stub: pb_grpc.EmailStoreStub, tenant: str, digest: str) -
     return seconds, 0
 
 
-class _Reference:
+class ReferenceServer:
     """A reference gRPC server (benchmarks/grpc_reference.py) in its own process: one that
     stores nothing, or, given the database, one that runs the limits' own COPY and SELECT."""
 
@@ -193,16 +193,18 @@ class _Reference:
         self.database_url = database_url
         self.what = "gRPC + the same COPY/SELECT, nothing else" if database_url else "gRPC alone"
         self.process: asyncio.subprocess.Process | None = None
+        self.port = 0
         self.channel: grpc.aio.Channel | None = None
         self.stub: pb_grpc.EmailStoreStub | None = None
 
-    async def __aenter__(self) -> _Reference:
+    async def __aenter__(self) -> ReferenceServer:
         import socket
         import sys
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
+        self.port = port
         extra = [self.database_url] if self.database_url else []
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -296,8 +298,8 @@ async def _checkpoint(admin_url: str) -> None:
 
 async def _measure_size(
     stub: pb_grpc.EmailStoreStub,
-    reference: _Reference,
-    bare: _Reference,
+    reference: ReferenceServer,
+    bare: ReferenceServer,
     admin_url: str,
     bench_url: str,
     tenant: str,
@@ -388,8 +390,8 @@ async def run(admin_url: str, bench_url: str, port: int, server_pid: int, rounds
     resend_line = ""
     async with (
         grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS) as channel,
-        _Reference() as reference,
-        _Reference(bench_url) as bare,
+        ReferenceServer() as reference,
+        ReferenceServer(bench_url) as bare,
     ):
         stub = pb_grpc.EmailStoreStub(channel)
         for size, count in ((MIB, 40), (25 * MIB, 4)):

@@ -1,7 +1,9 @@
 """Reference gRPC servers: the ceilings Python gRPC itself puts on transfers.
 
 * ``python -m benchmarks.grpc_reference PORT`` stores nothing: UploadBlob reads and drops the
-  stream; DownloadAttachment streams ``read_limit`` zero bytes from memory in 256 KiB messages.
+  stream; DownloadAttachment streams ``read_limit`` zero bytes from memory in 256 KiB messages;
+  StoreMessage, StoreMessages and IngestRawMessage answer each message with its key and
+  subject (or size), unstored; GetMessage answers with a message of a typical size (FULL).
 * ``python -m benchmarks.grpc_reference PORT DATABASE_URL`` does, behind the same RPCs, exactly
   what the benchmark's database limits do and nothing else: UploadBlob COPYs the received bytes
   in 256 KiB rows into ``bench_bytea_ref`` in one transaction (``upload_id`` is the row id);
@@ -29,8 +31,46 @@ ZEROS = bytes(CHUNK)
 SELECT_ROWS = "SELECT data FROM bench_bytea WHERE id = %s ORDER BY seq"
 
 
+def _answer(request: pb.StoreMessageRequest) -> pb.StoreMessageResponse:
+    key = "email_01jdw2reference00000000000"
+    return pb.StoreMessageResponse(
+        storage_key=key,
+        message=pb.Message(storage_key=key, tenant_id=request.tenant_id, subject=request.subject),
+    )
+
+
+# What a FULL GetMessage of the benchmark corpus weighs: ~4 KB of HTML, ~1 KB of text, headers.
+_FULL = pb.Message(
+    storage_key="email_01jdw2reference00000000000",
+    subject="Quick question",
+    text_body="t" * 1000,
+    html_body="<p>" + "h" * 4000 + "</p>",
+    headers=[pb.Header(name=f"X-Header-{i}", value="v" * 40) for i in range(10)],
+)
+
+
 class NullStore(pb_grpc.EmailStoreServicer):
-    """Moves bytes and nothing else."""
+    """Moves bytes and messages, and nothing else."""
+
+    async def StoreMessage(self, request: pb.StoreMessageRequest, context: Any) -> Any:
+        return _answer(request)
+
+    async def StoreMessages(
+        self, request_iterator: AsyncIterator[pb.StoreMessageRequest], context: Any
+    ) -> AsyncIterator[pb.StoreMessageResponse]:
+        async for request in request_iterator:
+            yield _answer(request)
+
+    async def IngestRawMessage(
+        self, request_iterator: AsyncIterator[pb.IngestRawMessageRequest], context: Any
+    ) -> pb.StoreMessageResponse:
+        size = 0
+        async for request in request_iterator:
+            size += len(request.chunk)
+        return pb.StoreMessageResponse(message=pb.Message(raw_size_bytes=size))
+
+    async def GetMessage(self, request: pb.GetMessageRequest, context: Any) -> pb.Message:
+        return _FULL
 
     async def UploadBlob(
         self, request_iterator: AsyncIterator[pb.UploadBlobRequest], context: Any
