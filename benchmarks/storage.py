@@ -7,7 +7,8 @@ of their own, of the corpus of benchmarks/corpus.py, the table gives per message
 * per-message zstd level 1 of those bytes - how Mailpit stores mail (each message alone);
 * EmailStore without dictionaries (EMAILSTORE_DICT_TRAINING=false) and with them: the bytes
   GetStorageUsage counts as stored (packs and blobs), and the bytes on disk: every table,
-  index and TOAST of the database after VACUUM, grown by the measured messages.
+  index and TOAST of the database after VACUUM, grown by the measured messages (the
+  database compacted by VACUUM FULL before them).
 
 Each tenant first gets a warm-up of mail (more than EMAILSTORE_DICT_MIN_SAMPLES), then
 `emailstore recompress` (which trains the tenant's dictionary where training is on), then the
@@ -23,6 +24,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -50,9 +52,12 @@ class Usage:
         return Usage(self.raw - other.raw, self.stored - other.stored, self.disk - other.disk)
 
 
-def _disk_bytes(url: str) -> int:
+def _disk_bytes(url: str, *, compact: bool = False) -> int:
+    """Every table of the database with its indexes and TOAST, after VACUUM (FULL, before the
+    measured messages: the warm-up's rows rewritten by recompress leave free space that the
+    measured ones would otherwise fill unseen)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM")
+        conn.execute("VACUUM FULL" if compact else "VACUUM")
         row = conn.execute(
             "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -61,13 +66,15 @@ def _disk_bytes(url: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-async def _usage(stub: pb_grpc.EmailStoreStub, tenants: list[str], url: str) -> Usage:
+async def _usage(
+    stub: pb_grpc.EmailStoreStub, tenants: list[str], url: str, *, compact: bool = False
+) -> Usage:
     raw = stored = 0
     for tenant in tenants:
         u = await stub.GetStorageUsage(pb.GetStorageUsageRequest(tenant_id=tenant))
         raw += u.raw_bytes
         stored += u.stored_bytes
-    return Usage(raw, stored, await asyncio.to_thread(_disk_bytes, url))
+    return Usage(raw, stored, await asyncio.to_thread(partial(_disk_bytes, url, compact=compact)))
 
 
 async def _store(stub: pb_grpc.EmailStoreStub, tenant: str, mails: list[corpus.ColdEmail]) -> None:
@@ -146,12 +153,12 @@ async def _configuration(
                 await _ingest(stub, t, answers[t][:WARMUP])
             await _recompress(url, dictionaries)
 
-            before = await _usage(stub, out_tenants, url)
+            before = await _usage(stub, out_tenants, url, compact=True)
             for t in out_tenants:
                 await _store(stub, t, mails[t][WARMUP:])
             out = await _usage(stub, out_tenants, url) - before
 
-            before = await _usage(stub, in_tenants, url)
+            before = await _usage(stub, in_tenants, url, compact=True)
             for t in in_tenants:
                 await _ingest(stub, t, answers[t][WARMUP:])
             inbound = await _usage(stub, in_tenants, url) - before
