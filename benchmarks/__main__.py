@@ -122,7 +122,11 @@ async def bench_same_statement(
 
 
 async def bench_unary(
-    port: int, emails: list[ColdEmail], args: argparse.Namespace, what: str = ""
+    port: int,
+    emails: list[ColdEmail],
+    args: argparse.Namespace,
+    what: str = "",
+    url: str | None = None,
 ) -> tuple[Result, str, list[str]]:
     """StoreMessage from 32 concurrent callers over one channel; the result, the tenant and
     the keys stored."""
@@ -136,13 +140,18 @@ async def bench_unary(
             keys.append((await stub.StoreMessage(request)).storage_key)
 
         await _run_concurrently(requests[: args.warmup], args.concurrency, store)
+        await harness.analyze(url)
         seconds = await _run_concurrently(requests[args.warmup :], args.concurrency, store)
     name = f"{what}StoreMessage, {args.concurrency} concurrent callers"
     return Result(name, len(emails) - args.warmup, seconds), tenant, keys
 
 
 async def bench_stream(
-    port: int, emails: list[ColdEmail], args: argparse.Namespace, what: str = ""
+    port: int,
+    emails: list[ColdEmail],
+    args: argparse.Namespace,
+    what: str = "",
+    url: str | None = None,
 ) -> Result:
     """StoreMessages over a few concurrent streams."""
     tenant = str(uuid.uuid4())
@@ -164,6 +173,7 @@ async def bench_stream(
 
         warm, measured = requests[: args.warmup], requests[args.warmup :]
         await stream(warm)
+        await harness.analyze(url)
         streams = args.streams
         batches = [measured[i::streams] for i in range(streams)]
         start = time.perf_counter()
@@ -256,16 +266,16 @@ def _verdict(ok: bool) -> str:
 
 
 async def _messages(
-    admin_url: str, port: int, emails: list[ColdEmail], args: argparse.Namespace
+    admin_url: str, service_url: str, port: int, emails: list[ColdEmail], args: argparse.Namespace
 ) -> str:
     bare = _database(admin_url, "bench_baseline", migrate=False)
     baseline = await bench_baseline(bare, emails, args)
     print(f"  {baseline.name}: {baseline.rate:,.0f} msg/s", flush=True)
     same = await bench_same_statement(_database(admin_url, "bench_same"), emails, args)
     print(f"  {same.name}: {same.rate:,.0f} msg/s", flush=True)
-    unary, tenant, keys = await bench_unary(port, emails, args)
+    unary, tenant, keys = await bench_unary(port, emails, args, url=service_url)
     print(f"  {unary.name}: {unary.rate:,.0f} msg/s", flush=True)
-    streamed = await bench_stream(port, emails, args)
+    streamed = await bench_stream(port, emails, args, url=service_url)
     print(f"  {streamed.name}: {streamed.rate:,.0f} msg/s", flush=True)
     null_unary, null_stream, null_get = await bench_reference(emails, args)
     print(f"  {null_unary.name}: {null_unary.rate:,.0f} msg/s", flush=True)
@@ -324,7 +334,8 @@ async def main() -> int:
         service_db = _database(admin_url, "bench_service", migrate=not args.server_tree)
         server, port = await _start_server(service_db, args)
         if args.only in (None, "messages"):
-            tables.append(("Messages", await _messages(admin_url, port, emails, args)))
+            table = await _messages(admin_url, service_db, port, emails, args)
+            tables.append(("Messages", table))
         if args.only in (None, "storage"):
             tables.append(("Storage", await storage.run(admin_url)))
         if args.only in (None, "blobs"):
@@ -333,7 +344,8 @@ async def main() -> int:
             )
             tables.append(("Attachments (random bytes, like PDF/JPEG/ZIP)", blob_table))
         if args.only in (None, "ingest"):
-            tables.append(("Raw ingest", await ingest.run(port, args.ingest_messages)))
+            table = await ingest.run(port, args.ingest_messages, service_db)
+            tables.append(("Raw ingest", table))
     finally:
         if server is not None:
             await harness.stop_server(server)

@@ -20,6 +20,7 @@ import psycopg
 import psycopg_pool
 import zstandard
 
+from benchmarks import harness
 from benchmarks.corpus import ColdEmail
 
 SCHEMA = """
@@ -107,6 +108,7 @@ async def run(
 
     try:
         await _run(emails[:warmup], concurrency, store)
+        await harness.analyze(url)
         seconds = await _run(emails[warmup:], concurrency, store)
     finally:
         await pool.close()
@@ -158,6 +160,7 @@ async def run_same_statement(
 
     try:
         await _run(prepared[:warmup], concurrency, store)
+        await harness.analyze(url)
         seconds = await _run(prepared[warmup:], concurrency, store)
     finally:
         await pool.close()
