@@ -16,7 +16,6 @@ import binascii
 import hashlib
 import quopri
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
@@ -25,6 +24,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
+from service.codec.inbound import BounceReport, InboundMail, InboundPart, recognise
 from service.codec.mime import (
     LeafPart,
     MimeLimitExceeded,
@@ -37,18 +37,6 @@ from service.codec.mime import (
 from service.models import Address, AttachmentData, Envelope, Header
 
 _MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
-_ORIGINAL_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:[ \t]*(<[^<>\s\x00-\x1f\x7f]+>)")
-_BOUNCE_SENDERS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
-_BOUNCE_SUBJECT = re.compile(
-    r"undeliver|delivery (status|failure|has failed|failed)|returned mail|failure notice|"
-    r"mail delivery (failed|subsystem)|non.?delivery",
-    re.IGNORECASE,
-)
-_AUTO_REPLY_SUBJECT = re.compile(
-    r"^\s*(auto(matic|matische)?[ -]?(reply|response|antwort)|out of (the )?office|"
-    r"abwesenheitsnotiz|r[ée]ponse automatique|respuesta autom[áa]tica|on vacation|away from)",
-    re.IGNORECASE,
-)
 _FOLD = re.compile(r"\r?\n[ \t]")
 _FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
 # What PostgreSQL text and jsonb cannot hold: NUL, and UTF-16 surrogates, which are not Unicode
@@ -85,9 +73,11 @@ class ParsedRaw:
     headers: tuple[Header, ...] = ()
     envelope: Envelope = field(default_factory=Envelope)
     date: datetime | None = None
-    kind: str = "email"  # "email", "bounce" or "auto_reply"
-    # A bounce quotes the message it reports on: its Message-ID, to thread the bounce to it.
+    kind: str = "email"  # "email", "bounce" or "auto_reply" (service.codec.inbound's rules)
+    # A bounce quotes the message it reports on: its Message-ID, to thread the bounce to it;
+    # other mail stripped of In-Reply-To and References may quote the one it answers.
     original_message_id: str = ""
+    bounce: BounceReport | None = None  # what a bounce says
     text: str = ""
     html: str = ""
     attachments: tuple[AttachmentData, ...] = ()
@@ -309,8 +299,21 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
     warnings = top.warnings() + ([date_warning] if date_warning else [])
     message_ids, in_reply_to = top.ids("Message-ID"), top.ids("In-Reply-To")
     senders = _addresses(top.all("From"))
-    kind, original = _classify(
-        raw, split.leaves, top.message, top.first, senders[0].email if senders else "", subject
+    content_type = top.message.get_content_type()
+    recognition = recognise(
+        InboundMail(
+            headers=top,
+            content_type=content_type,
+            report_type=str(top.message.get_param("report-type", "")).lower()
+            if content_type == "multipart/report"
+            else "",
+            sender=senders[0].email if senders else "",
+            sender_name=senders[0].name if senders else "",
+            subject=subject,
+            text=text,
+            html=html,
+            parts=tuple(InboundPart(a.mime_type, a.content or b"") for a in attachments),
+        )
     )
     return ParsedRaw(
         status="parsed",
@@ -333,47 +336,11 @@ def _parse(raw: bytes, limits: MimeLimits) -> ParsedRaw:
         text=text,
         html=html,
         attachments=tuple(attachments),
-        kind=kind,
-        original_message_id=original,
+        kind=recognition.kind,
+        original_message_id=recognition.original_message_id,
+        bounce=recognition.bounce,
         warnings=tuple(warnings),
     )
-
-
-def _classify(
-    raw: bytes,
-    leaves: tuple[LeafPart, ...],
-    top: Message,
-    first_value: Callable[[str], str],
-    sender: str,
-    subject: str,
-) -> tuple[str, str]:
-    """("bounce" | "auto_reply" | "email", Message-ID of the bounced message or "")."""
-    report = top.get_content_type() == "multipart/report" and (
-        str(top.get_param("report-type", "")).lower() == "delivery-status"
-    )
-    status_part = any(leaf.content_type == "message/delivery-status" for leaf in leaves)
-    local_part = sender.split("@", 1)[0].lower()
-    if report or status_part or (local_part in _BOUNCE_SENDERS and _BOUNCE_SUBJECT.search(subject)):
-        original = ""
-        for leaf in leaves:
-            if leaf.content_type in ("message/rfc822", "text/rfc822-headers"):
-                match = _ORIGINAL_MESSAGE_ID.search(raw, leaf.body_start, leaf.body_end)
-                if match:
-                    original = match.group(1).decode("ascii", "replace")
-                    break
-        return "bounce", original
-    # RFC 3834: anything but "no" in Auto-Submitted is automatic; then the common vendor marks.
-    auto_submitted = first_value("Auto-Submitted").strip().lower()
-    precedence = first_value("Precedence").strip().lower()
-    if (
-        (auto_submitted and auto_submitted != "no")
-        or first_value("X-Autoreply")
-        or first_value("X-Autorespond")
-        or precedence == "auto_reply"
-        or _AUTO_REPLY_SUBJECT.search(subject)
-    ):
-        return "auto_reply", ""
-    return "email", ""
 
 
 def _top_header_end(raw: bytes) -> int:
