@@ -383,6 +383,14 @@ class Message(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     PARSE_STATUS_FIELD_NUMBER: _builtins.int
     PARSE_WARNINGS_FIELD_NUMBER: _builtins.int
+    SEQUENCE_STEP_FIELD_NUMBER: _builtins.int
+    DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    OPENED_AT_FIELD_NUMBER: _builtins.int
+    CLICKED_AT_FIELD_NUMBER: _builtins.int
+    REPLIED_AT_FIELD_NUMBER: _builtins.int
+    BOUNCED_AT_FIELD_NUMBER: _builtins.int
+    FAILED_AT_FIELD_NUMBER: _builtins.int
+    BOUNCE_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Owner tenant (UUID)."""
     storage_key: _builtins.str
@@ -430,6 +438,11 @@ class Message(_message.Message):
     """"structured" (StoreMessage), "parsed" (IngestRawMessage), or "unparsed: <why>" when an
     ingested message could not be parsed (limits, time limit, parser error): it is then kept
     whole, and GetRawMessage still returns it exactly.
+    """
+    sequence_step: _builtins.int
+    """The step of the campaign's sequence that sent it (1 = first touch, 2 = first
+    follow-up, ...; 0 = none). Replies, bounces and auto-replies inherit their
+    original's when the caller gave none.
     """
     @_builtins.property
     def from_address(self) -> Global___Address:
@@ -495,6 +508,30 @@ class Message(_message.Message):
         Empty when everything was represented.
         """
 
+    @_builtins.property
+    def delivered_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was first reported (or implied) delivered, opened, clicked,
+        replied to, bounced, failed; unset when it never was. A later status
+        implies the earlier ones: an opened message was delivered at the latest
+        then.
+        """
+
+    @_builtins.property
+    def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def clicked_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def replied_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def bounced_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def failed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def bounce(self) -> Global___BounceInfo:
+        """BOUNCE messages: what the bounce says. Bounced outbound messages: the
+        bounce that bounced them (class and reason; diagnostic and code when known).
+        """
+
     def __init__(
         self,
         *,
@@ -532,14 +569,72 @@ class Message(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         parse_status: _builtins.str = ...,
         parse_warnings: _abc.Iterable[_builtins.str] | None = ...,
+        sequence_step: _builtins.int = ...,
+        delivered_at: _timestamp_pb2.Timestamp | None = ...,
+        opened_at: _timestamp_pb2.Timestamp | None = ...,
+        clicked_at: _timestamp_pb2.Timestamp | None = ...,
+        replied_at: _timestamp_pb2.Timestamp | None = ...,
+        bounced_at: _timestamp_pb2.Timestamp | None = ...,
+        failed_at: _timestamp_pb2.Timestamp | None = ...,
+        bounce: Global___BounceInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "created_at", b"created_at", "expires_at", b"expires_at", "from_address", b"from_address", "sent_at", b"sent_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "bounce", b"bounce", "bounced_at", b"bounced_at", "clicked_at", b"clicked_at", "created_at", b"created_at", "delivered_at", b"delivered_at", "expires_at", b"expires_at", "failed_at", b"failed_at", "from_address", b"from_address", "opened_at", b"opened_at", "replied_at", b"replied_at", "sent_at", b"sent_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "attachments", b"attachments", "bcc", b"bcc", "campaign_id", b"campaign_id", "cc", b"cc", "content_hash", b"content_hash", "created_at", b"created_at", "direction", b"direction", "email_account_id", b"email_account_id", "expires_at", b"expires_at", "from_address", b"from_address", "headers", b"headers", "html_body", b"html_body", "in_reply_to", b"in_reply_to", "labels", b"labels", "lead_id", b"lead_id", "message_id_header", b"message_id_header", "message_type", b"message_type", "parent_storage_key", b"parent_storage_key", "parse_status", b"parse_status", "parse_warnings", b"parse_warnings", "raw_size_bytes", b"raw_size_bytes", "references", b"references", "reply_to", b"reply_to", "sent_at", b"sent_at", "status", b"status", "storage_key", b"storage_key", "stored_size_bytes", b"stored_size_bytes", "subject", b"subject", "tenant_id", b"tenant_id", "text_body", b"text_body", "thread_id", b"thread_id", "to", b"to", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "attachments", b"attachments", "bcc", b"bcc", "bounce", b"bounce", "bounced_at", b"bounced_at", "campaign_id", b"campaign_id", "cc", b"cc", "clicked_at", b"clicked_at", "content_hash", b"content_hash", "created_at", b"created_at", "delivered_at", b"delivered_at", "direction", b"direction", "email_account_id", b"email_account_id", "expires_at", b"expires_at", "failed_at", b"failed_at", "from_address", b"from_address", "headers", b"headers", "html_body", b"html_body", "in_reply_to", b"in_reply_to", "labels", b"labels", "lead_id", b"lead_id", "message_id_header", b"message_id_header", "message_type", b"message_type", "opened_at", b"opened_at", "parent_storage_key", b"parent_storage_key", "parse_status", b"parse_status", "parse_warnings", b"parse_warnings", "raw_size_bytes", b"raw_size_bytes", "references", b"references", "replied_at", b"replied_at", "reply_to", b"reply_to", "sent_at", b"sent_at", "sequence_step", b"sequence_step", "status", b"status", "storage_key", b"storage_key", "stored_size_bytes", b"stored_size_bytes", "subject", b"subject", "tenant_id", b"tenant_id", "text_body", b"text_body", "thread_id", b"thread_id", "to", b"to", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Message: _TypeAlias = Message  # noqa: Y015
+
+@_typing.final
+class BounceInfo(_message.Message):
+    """What a bounce says about the message it reports on."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOUNCE_CLASS_FIELD_NUMBER: _builtins.int
+    STATUS_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DIAGNOSTIC_FIELD_NUMBER: _builtins.int
+    FAILED_RECIPIENT_FIELD_NUMBER: _builtins.int
+    ORIGINAL_STORAGE_KEY_FIELD_NUMBER: _builtins.int
+    DELAYED_FIELD_NUMBER: _builtins.int
+    bounce_class: _builtins.str
+    """"hard" (5.x.x: the address will not work) or "soft" (4.x.x: it may later)."""
+    status_code: _builtins.str
+    """RFC 3463 enhanced status code, e.g. "5.1.1"; empty when the bounce gave none."""
+    reason: _builtins.str
+    """"unknown_recipient", "mailbox_full", "policy" (spam or policy block), "dns"
+    or "other".
+    """
+    diagnostic: _builtins.str
+    """The remote server's words (Diagnostic-Code or the SMTP reply), one line."""
+    failed_recipient: _builtins.str
+    """The address that failed."""
+    original_storage_key: _builtins.str
+    """The message that bounced, when the tenant has it."""
+    delayed: _builtins.bool
+    """A delay notice ("will retry"): a soft bounce that leaves the original's
+    status as it is; a later final failure bounces it.
+    """
+    def __init__(
+        self,
+        *,
+        bounce_class: _builtins.str = ...,
+        status_code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        diagnostic: _builtins.str = ...,
+        failed_recipient: _builtins.str = ...,
+        original_storage_key: _builtins.str = ...,
+        delayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bounce_class", b"bounce_class", "delayed", b"delayed", "diagnostic", b"diagnostic", "failed_recipient", b"failed_recipient", "original_storage_key", b"original_storage_key", "reason", b"reason", "status_code", b"status_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BounceInfo: _TypeAlias = BounceInfo  # noqa: Y015
 
 @_typing.final
 class StoreMessageRequest(_message.Message):
@@ -594,6 +689,7 @@ class StoreMessageRequest(_message.Message):
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     SENT_AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_STEP_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant (UUID). Required."""
     storage_key: _builtins.str
@@ -631,6 +727,10 @@ class StoreMessageRequest(_message.Message):
     in_reply_to: _builtins.str
     """In-Reply-To. When it (or references) names a Message-ID the tenant
     already has, the message joins that thread.
+    """
+    sequence_step: _builtins.int
+    """Step of the campaign's sequence (1 = first touch, 2 = first follow-up,
+    ...; 0 = none, or for replies: the original's). 0-1000.
     """
     @_builtins.property
     def from_address(self) -> Global___Address:
@@ -699,10 +799,11 @@ class StoreMessageRequest(_message.Message):
         attachments: _abc.Iterable[Global___AttachmentInput] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         sent_at: _timestamp_pb2.Timestamp | None = ...,
+        sequence_step: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["from_address", b"from_address", "sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "bcc", b"bcc", "campaign_id", b"campaign_id", "cc", b"cc", "direction", b"direction", "email_account_id", b"email_account_id", "from_address", b"from_address", "headers", b"headers", "html_body", b"html_body", "in_reply_to", b"in_reply_to", "labels", b"labels", "lead_id", b"lead_id", "message_id_header", b"message_id_header", "message_type", b"message_type", "references", b"references", "reply_to", b"reply_to", "request_id", b"request_id", "sent_at", b"sent_at", "status", b"status", "storage_key", b"storage_key", "subject", b"subject", "tenant_id", b"tenant_id", "text_body", b"text_body", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "bcc", b"bcc", "campaign_id", b"campaign_id", "cc", b"cc", "direction", b"direction", "email_account_id", b"email_account_id", "from_address", b"from_address", "headers", b"headers", "html_body", b"html_body", "in_reply_to", b"in_reply_to", "labels", b"labels", "lead_id", b"lead_id", "message_id_header", b"message_id_header", "message_type", b"message_type", "references", b"references", "reply_to", b"reply_to", "request_id", b"request_id", "sent_at", b"sent_at", "sequence_step", b"sequence_step", "status", b"status", "storage_key", b"storage_key", "subject", b"subject", "tenant_id", b"tenant_id", "text_body", b"text_body", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -812,6 +913,7 @@ class RawMessageMetadata(_message.Message):
     STORAGE_KEY_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    SEQUENCE_STEP_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant (UUID). Required."""
     email_account_id: _builtins.str
@@ -826,6 +928,10 @@ class RawMessageMetadata(_message.Message):
     """Caller-chosen key, as in StoreMessageRequest."""
     request_id: _builtins.str
     """Idempotency key."""
+    sequence_step: _builtins.int
+    """Step of the campaign's sequence (0 = none: a reply takes its original's).
+    0-1000.
+    """
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Free-form tags."""
@@ -841,10 +947,11 @@ class RawMessageMetadata(_message.Message):
         storage_key: _builtins.str = ...,
         request_id: _builtins.str = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        sequence_step: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "direction", b"direction", "email_account_id", b"email_account_id", "labels", b"labels", "lead_id", b"lead_id", "request_id", b"request_id", "storage_key", b"storage_key", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "direction", b"direction", "email_account_id", b"email_account_id", "labels", b"labels", "lead_id", b"lead_id", "request_id", b"request_id", "sequence_step", b"sequence_step", "storage_key", b"storage_key", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1038,7 +1145,7 @@ Global___FindMissingBlobsResponse: _TypeAlias = FindMissingBlobsResponse  # noqa
 
 @_typing.final
 class UpdateMessageStatusRequest(_message.Message):
-    """A delivery event."""
+    """A status event of a message."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1068,21 +1175,35 @@ class UpdateMessageStatusRequest(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     EVENT_ID_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_HEADER_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant (UUID)."""
     storage_key: _builtins.str
-    """The message."""
+    """The message; or else message_id_header names it."""
     status: Global___MessageStatus.ValueType
-    """The new status."""
+    """The status reached: SENT, DELIVERED, OPENED, CLICKED, REPLIED, BOUNCED or
+    FAILED for outbound messages, RECEIVED for inbound ones.
+    """
     event_id: _builtins.str
-    """Caller's id of the event, for idempotency."""
+    """Caller's id of the event (e.g. the ESP's), for idempotency: at most 200
+    characters. Empty: the event is not deduplicated.
+    """
+    message_id_header: _builtins.str
+    """The message's Message-ID header, with angle brackets, when storage_key is
+    empty (ESP webhooks and feedback loops know only this). Several messages
+    with it: the outbound one stored first.
+    """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
-        """When it happened."""
+        """When it happened; unset means now."""
 
     @_builtins.property
     def detail(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Extra facts (SMTP response, link clicked, ...)."""
+        """Extra facts (SMTP response, link clicked, ...): at most 50 keys of at most
+        100 characters, values of at most 2000. For BOUNCED, the keys of BounceInfo
+        (bounce_class, status_code, reason, diagnostic, failed_recipient) are read
+        into the message's bounce.
+        """
 
     def __init__(
         self,
@@ -1093,14 +1214,53 @@ class UpdateMessageStatusRequest(_message.Message):
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         event_id: _builtins.str = ...,
         detail: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        message_id_header: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "event_id", b"event_id", "occurred_at", b"occurred_at", "status", b"status", "storage_key", b"storage_key", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "event_id", b"event_id", "message_id_header", b"message_id_header", "occurred_at", b"occurred_at", "status", b"status", "storage_key", b"storage_key", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateMessageStatusRequest: _TypeAlias = UpdateMessageStatusRequest  # noqa: Y015
+
+@_typing.final
+class RecordMessageEventResponse(_message.Message):
+    """One response of RecordMessageEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    DEDUPLICATED_FIELD_NUMBER: _builtins.int
+    deduplicated: _builtins.bool
+    """True when the event was a repeat of one recorded before (same event_id):
+    nothing changed.
+    """
+    @_builtins.property
+    def message(self) -> Global___Message:
+        """The message as it stands after the event (METADATA view)."""
+
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """Set when this event failed (code and message as for a unary call); the
+        other fields are then empty.
+        """
+
+    def __init__(
+        self,
+        *,
+        message: Global___Message | None = ...,
+        error: _status_pb2.Status | None = ...,
+        deduplicated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deduplicated", b"deduplicated", "error", b"error", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordMessageEventResponse: _TypeAlias = RecordMessageEventResponse  # noqa: Y015
 
 @_typing.final
 class DeleteMessageRequest(_message.Message):
@@ -1523,17 +1683,31 @@ class MessageEvent(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
-    """The caller's event id."""
+    """The caller's event id (empty for events without one, and for those ingest
+    recorded).
+    """
     status: Global___MessageStatus.ValueType
-    """The status reached."""
+    """The status reported."""
+    source: _builtins.str
+    """Who reported it: "caller" (UpdateMessageStatus, RecordMessageEvents) or
+    "ingest" (a reply or bounce that arrived).
+    """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
         """When it happened."""
 
     @_builtins.property
     def detail(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Extra facts."""
+        """Extra facts. Events ingest recorded: REPLIED has reply_storage_key;
+        BOUNCED the BounceInfo fields and bounce_storage_key.
+        """
+
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp:
+        """When the service recorded it."""
 
     def __init__(
         self,
@@ -1542,10 +1716,12 @@ class MessageEvent(_message.Message):
         status: Global___MessageStatus.ValueType = ...,
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         detail: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        source: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at", "recorded_at", b"recorded_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "event_id", b"event_id", "occurred_at", b"occurred_at", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "event_id", b"event_id", "occurred_at", b"occurred_at", "recorded_at", b"recorded_at", "source", b"source", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1591,14 +1767,16 @@ class GetCampaignStatsRequest(_message.Message):
     tenant_id: _builtins.str
     """Tenant (UUID)."""
     campaign_id: _builtins.str
-    """The campaign."""
+    """The campaign. Required."""
     @_builtins.property
     def created_after(self) -> _timestamp_pb2.Timestamp:
-        """Only messages created at or after this time."""
+        """Only the campaign's outbound messages created at or after this time (and
+        the replies, bounces and auto-replies that answer them).
+        """
 
     @_builtins.property
     def created_before(self) -> _timestamp_pb2.Timestamp:
-        """Only messages created before this time."""
+        """Only those created before this time."""
 
     def __init__(
         self,
@@ -1618,9 +1796,33 @@ Global___GetCampaignStatsRequest: _TypeAlias = GetCampaignStatsRequest  # noqa: 
 
 @_typing.final
 class CampaignStats(_message.Message):
-    """Counts and rates of one campaign."""
+    """Counts and rates of one campaign (or of one step of its sequence). Counts are
+    of the campaign's outbound messages chosen by the time window; each counts
+    once per status it reached, so a clicked message was also opened, delivered
+    and sent.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class BouncesByReasonEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
     TOTAL_MESSAGES_FIELD_NUMBER: _builtins.int
@@ -1639,13 +1841,21 @@ class CampaignStats(_message.Message):
     OPEN_RATE_FIELD_NUMBER: _builtins.int
     REPLY_RATE_FIELD_NUMBER: _builtins.int
     BOUNCE_RATE_FIELD_NUMBER: _builtins.int
+    UNIQUE_LEADS_FIELD_NUMBER: _builtins.int
+    UNIQUE_LEADS_REPLIED_FIELD_NUMBER: _builtins.int
+    CLICK_RATE_FIELD_NUMBER: _builtins.int
+    BOUNCES_BY_REASON_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    SEQUENCE_STEP_FIELD_NUMBER: _builtins.int
     campaign_id: _builtins.str
     """The campaign."""
     total_messages: _builtins.int
     """Outbound messages."""
     sent: _builtins.int
-    """Messages that reached each status (a clicked message was also opened,
-    delivered and sent).
+    """Messages that reached each status. bounced and failed count the messages
+    whose status is BOUNCED or FAILED now (a bounce that a later reply proved
+    wrong does not count).
     """
     delivered: _builtins.int
     opened: _builtins.int
@@ -1654,19 +1864,46 @@ class CampaignStats(_message.Message):
     bounced: _builtins.int
     failed: _builtins.int
     inbound_replies: _builtins.int
-    """Inbound replies received."""
+    """Human replies received to those messages (inbound EMAIL messages answering
+    them).
+    """
     auto_replies: _builtins.int
-    """Auto-replies received."""
+    """Automatic replies received to them (out of office, vacation, ...)."""
     hard_bounces: _builtins.int
-    """Hard and soft bounces."""
+    """Bounced messages by the class of their bounce."""
     soft_bounces: _builtins.int
     delivery_rate: _builtins.float
-    """delivered / sent, opened / delivered, replied / delivered,
-    bounced / sent; 0 when the denominator is 0.
+    """delivered / sent, opened / delivered, replied / delivered, bounced / sent;
+    0 when the denominator is 0.
     """
     open_rate: _builtins.float
     reply_rate: _builtins.float
     bounce_rate: _builtins.float
+    unique_leads: _builtins.int
+    """Distinct leads the messages went to, and those of them who replied."""
+    unique_leads_replied: _builtins.int
+    click_rate: _builtins.float
+    """clicked / delivered; 0 when nothing was delivered."""
+    sequence_step: _builtins.int
+    """In `steps`: the step these figures are for."""
+    @_builtins.property
+    def bounces_by_reason(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Bounced messages by reason: unknown_recipient, mailbox_full, policy, dns,
+        other.
+        """
+
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___CampaignStats]:
+        """The same figures for each step of the sequence (each with its
+        sequence_step set), in step order; only in the campaign's own stats.
+        """
+
+    @_builtins.property
+    def days(self) -> _containers.RepeatedCompositeFieldContainer[Global___DailyStats]:
+        """Per UTC day, the events that occurred that day, in day order; only in the
+        campaign's own stats.
+        """
+
     def __init__(
         self,
         *,
@@ -1687,14 +1924,64 @@ class CampaignStats(_message.Message):
         open_rate: _builtins.float = ...,
         reply_rate: _builtins.float = ...,
         bounce_rate: _builtins.float = ...,
+        unique_leads: _builtins.int = ...,
+        unique_leads_replied: _builtins.int = ...,
+        click_rate: _builtins.float = ...,
+        bounces_by_reason: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        steps: _abc.Iterable[Global___CampaignStats] | None = ...,
+        days: _abc.Iterable[Global___DailyStats] | None = ...,
+        sequence_step: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_replies", b"auto_replies", "bounce_rate", b"bounce_rate", "bounced", b"bounced", "campaign_id", b"campaign_id", "clicked", b"clicked", "delivered", b"delivered", "delivery_rate", b"delivery_rate", "failed", b"failed", "hard_bounces", b"hard_bounces", "inbound_replies", b"inbound_replies", "open_rate", b"open_rate", "opened", b"opened", "replied", b"replied", "reply_rate", b"reply_rate", "sent", b"sent", "soft_bounces", b"soft_bounces", "total_messages", b"total_messages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_replies", b"auto_replies", "bounce_rate", b"bounce_rate", "bounced", b"bounced", "bounces_by_reason", b"bounces_by_reason", "campaign_id", b"campaign_id", "click_rate", b"click_rate", "clicked", b"clicked", "days", b"days", "delivered", b"delivered", "delivery_rate", b"delivery_rate", "failed", b"failed", "hard_bounces", b"hard_bounces", "inbound_replies", b"inbound_replies", "open_rate", b"open_rate", "opened", b"opened", "replied", b"replied", "reply_rate", b"reply_rate", "sent", b"sent", "sequence_step", b"sequence_step", "soft_bounces", b"soft_bounces", "steps", b"steps", "total_messages", b"total_messages", "unique_leads", b"unique_leads", "unique_leads_replied", b"unique_leads_replied"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CampaignStats: _TypeAlias = CampaignStats  # noqa: Y015
+
+@_typing.final
+class DailyStats(_message.Message):
+    """What happened to a campaign's messages on one UTC day."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    SENT_FIELD_NUMBER: _builtins.int
+    DELIVERED_FIELD_NUMBER: _builtins.int
+    OPENED_FIELD_NUMBER: _builtins.int
+    CLICKED_FIELD_NUMBER: _builtins.int
+    REPLIED_FIELD_NUMBER: _builtins.int
+    BOUNCED_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """The day, YYYY-MM-DD (UTC)."""
+    sent: _builtins.int
+    """Messages first sent, delivered, opened, clicked, replied to and bounced
+    that day.
+    """
+    delivered: _builtins.int
+    opened: _builtins.int
+    clicked: _builtins.int
+    replied: _builtins.int
+    bounced: _builtins.int
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        sent: _builtins.int = ...,
+        delivered: _builtins.int = ...,
+        opened: _builtins.int = ...,
+        clicked: _builtins.int = ...,
+        replied: _builtins.int = ...,
+        bounced: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bounced", b"bounced", "clicked", b"clicked", "day", b"day", "delivered", b"delivered", "opened", b"opened", "replied", b"replied", "sent", b"sent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DailyStats: _TypeAlias = DailyStats  # noqa: Y015
 
 @_typing.final
 class GetStorageUsageRequest(_message.Message):

@@ -72,6 +72,11 @@ class EmailStoreStub:
                 request_serializer=emailstore_dot_v1_dot_emailstore__pb2.UpdateMessageStatusRequest.SerializeToString,
                 response_deserializer=emailstore_dot_v1_dot_emailstore__pb2.Message.FromString,
                 _registered_method=True)
+        self.RecordMessageEvents = channel.stream_stream(
+                '/emailstore.v1.EmailStore/RecordMessageEvents',
+                request_serializer=emailstore_dot_v1_dot_emailstore__pb2.UpdateMessageStatusRequest.SerializeToString,
+                response_deserializer=emailstore_dot_v1_dot_emailstore__pb2.RecordMessageEventResponse.FromString,
+                _registered_method=True)
         self.DeleteMessage = channel.unary_unary(
                 '/emailstore.v1.EmailStore/DeleteMessage',
                 request_serializer=emailstore_dot_v1_dot_emailstore__pb2.DeleteMessageRequest.SerializeToString,
@@ -238,7 +243,27 @@ class EmailStoreServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateMessageStatus(self, request, context):
-        """Records a delivery event (sent, delivered, opened, ...) for a message.
+        """Records a status event (sent, delivered, opened, clicked, replied, bounced,
+        failed) of an outbound message, named by storage_key or by its Message-ID
+        header; answers the message as it stands after the event. Idempotent by
+        event_id: a repeated event changes nothing and answers the message again
+        (a reused event_id with other content is ALREADY_EXISTS). Events may arrive
+        late, twice and out of order: the status is the furthest reached in
+        QUEUED < SENT < DELIVERED < OPENED < CLICKED < REPLIED (an open implies the
+        delivery), never moves back, and BOUNCED and FAILED are final unless a reply
+        that occurred later proves delivery. Each per-status time (sent_at,
+        delivered_at, ...) is the earliest reported or implied for that status.
+        RECEIVED is for inbound mail only, the others for outbound only
+        (FAILED_PRECONDITION otherwise); an unknown message is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordMessageEvents(self, request_iterator, context):
+        """UpdateMessageStatus for many events over one stream (webhook volume):
+        one response per request, in request order; a bad event answers with
+        `error` and the stream goes on. Events of one tenant are written together.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -295,14 +320,18 @@ class EmailStoreServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetThread(self, request, context):
-        """All messages of one conversation, oldest first.
+        """All messages of one conversation, oldest first: the outbound message and
+        the replies, bounces and auto-replies that answer it. NOT_FOUND for a
+        thread the tenant does not have.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListMessageEvents(self, request, context):
-        """The status history of a message.
+        """The status history of a message, in the order the events occurred: those
+        reported by UpdateMessageStatus and RecordMessageEvents, and those ingest
+        recorded (a reply, a bounce).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -311,7 +340,8 @@ class EmailStoreServicer:
     def GetCampaignStats(self, request, context):
         """---------------------------------------------- analytics, feed, lifecycle
 
-        Per-campaign counts and rates.
+        Per-campaign counts and rates, exact, broken down by sequence step and by
+        day; computed in the database over the campaign's messages only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -419,6 +449,11 @@ def add_EmailStoreServicer_to_server(servicer, server):
                     servicer.UpdateMessageStatus,
                     request_deserializer=emailstore_dot_v1_dot_emailstore__pb2.UpdateMessageStatusRequest.FromString,
                     response_serializer=emailstore_dot_v1_dot_emailstore__pb2.Message.SerializeToString,
+            ),
+            'RecordMessageEvents': grpc.stream_stream_rpc_method_handler(
+                    servicer.RecordMessageEvents,
+                    request_deserializer=emailstore_dot_v1_dot_emailstore__pb2.UpdateMessageStatusRequest.FromString,
+                    response_serializer=emailstore_dot_v1_dot_emailstore__pb2.RecordMessageEventResponse.SerializeToString,
             ),
             'DeleteMessage': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteMessage,
@@ -702,6 +737,33 @@ class EmailStore:
             '/emailstore.v1.EmailStore/UpdateMessageStatus',
             emailstore_dot_v1_dot_emailstore__pb2.UpdateMessageStatusRequest.SerializeToString,
             emailstore_dot_v1_dot_emailstore__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordMessageEvents(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/emailstore.v1.EmailStore/RecordMessageEvents',
+            emailstore_dot_v1_dot_emailstore__pb2.UpdateMessageStatusRequest.SerializeToString,
+            emailstore_dot_v1_dot_emailstore__pb2.RecordMessageEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -92,7 +92,24 @@ class EmailStoreStub:
     FindMissingBlobs: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.FindMissingBlobsRequest, _emailstore_pb2.FindMissingBlobsResponse]
     """Which of the given digests the tenant does not have yet."""
     UpdateMessageStatus: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.UpdateMessageStatusRequest, _emailstore_pb2.Message]
-    """Records a delivery event (sent, delivered, opened, ...) for a message."""
+    """Records a status event (sent, delivered, opened, clicked, replied, bounced,
+    failed) of an outbound message, named by storage_key or by its Message-ID
+    header; answers the message as it stands after the event. Idempotent by
+    event_id: a repeated event changes nothing and answers the message again
+    (a reused event_id with other content is ALREADY_EXISTS). Events may arrive
+    late, twice and out of order: the status is the furthest reached in
+    QUEUED < SENT < DELIVERED < OPENED < CLICKED < REPLIED (an open implies the
+    delivery), never moves back, and BOUNCED and FAILED are final unless a reply
+    that occurred later proves delivery. Each per-status time (sent_at,
+    delivered_at, ...) is the earliest reported or implied for that status.
+    RECEIVED is for inbound mail only, the others for outbound only
+    (FAILED_PRECONDITION otherwise); an unknown message is NOT_FOUND.
+    """
+    RecordMessageEvents: _grpc.StreamStreamMultiCallable[_emailstore_pb2.UpdateMessageStatusRequest, _emailstore_pb2.RecordMessageEventResponse]
+    """UpdateMessageStatus for many events over one stream (webhook volume):
+    one response per request, in request order; a bad event answers with
+    `error` and the stream goes on. Events of one tenant are written together.
+    """
     DeleteMessage: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.DeleteMessageRequest, _empty_pb2.Empty]
     """Deletes a message, its content and attachment references. Bytes no
     longer referenced by any message of the tenant are freed.
@@ -118,13 +135,20 @@ class EmailStoreStub:
     SearchMessages: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.SearchMessagesRequest, _emailstore_pb2.ListMessagesResponse]
     """Free-text and operator search over a tenant's messages."""
     GetThread: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.GetThreadRequest, _emailstore_pb2.Thread]
-    """All messages of one conversation, oldest first."""
+    """All messages of one conversation, oldest first: the outbound message and
+    the replies, bounces and auto-replies that answer it. NOT_FOUND for a
+    thread the tenant does not have.
+    """
     ListMessageEvents: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.ListMessageEventsRequest, _emailstore_pb2.ListMessageEventsResponse]
-    """The status history of a message."""
+    """The status history of a message, in the order the events occurred: those
+    reported by UpdateMessageStatus and RecordMessageEvents, and those ingest
+    recorded (a reply, a bounce).
+    """
     GetCampaignStats: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.GetCampaignStatsRequest, _emailstore_pb2.CampaignStats]
     """---------------------------------------------- analytics, feed, lifecycle
 
-    Per-campaign counts and rates.
+    Per-campaign counts and rates, exact, broken down by sequence step and by
+    day; computed in the database over the campaign's messages only.
     """
     GetStorageUsage: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.GetStorageUsageRequest, _emailstore_pb2.StorageUsage]
     """Message and attachment counts and the bytes stored for a tenant,
@@ -200,7 +224,24 @@ class EmailStoreAsyncStub(EmailStoreStub):
     FindMissingBlobs: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.FindMissingBlobsRequest, _emailstore_pb2.FindMissingBlobsResponse]  # type: ignore[assignment]
     """Which of the given digests the tenant does not have yet."""
     UpdateMessageStatus: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.UpdateMessageStatusRequest, _emailstore_pb2.Message]  # type: ignore[assignment]
-    """Records a delivery event (sent, delivered, opened, ...) for a message."""
+    """Records a status event (sent, delivered, opened, clicked, replied, bounced,
+    failed) of an outbound message, named by storage_key or by its Message-ID
+    header; answers the message as it stands after the event. Idempotent by
+    event_id: a repeated event changes nothing and answers the message again
+    (a reused event_id with other content is ALREADY_EXISTS). Events may arrive
+    late, twice and out of order: the status is the furthest reached in
+    QUEUED < SENT < DELIVERED < OPENED < CLICKED < REPLIED (an open implies the
+    delivery), never moves back, and BOUNCED and FAILED are final unless a reply
+    that occurred later proves delivery. Each per-status time (sent_at,
+    delivered_at, ...) is the earliest reported or implied for that status.
+    RECEIVED is for inbound mail only, the others for outbound only
+    (FAILED_PRECONDITION otherwise); an unknown message is NOT_FOUND.
+    """
+    RecordMessageEvents: _aio.StreamStreamMultiCallable[_emailstore_pb2.UpdateMessageStatusRequest, _emailstore_pb2.RecordMessageEventResponse]  # type: ignore[assignment]
+    """UpdateMessageStatus for many events over one stream (webhook volume):
+    one response per request, in request order; a bad event answers with
+    `error` and the stream goes on. Events of one tenant are written together.
+    """
     DeleteMessage: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.DeleteMessageRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Deletes a message, its content and attachment references. Bytes no
     longer referenced by any message of the tenant are freed.
@@ -226,13 +267,20 @@ class EmailStoreAsyncStub(EmailStoreStub):
     SearchMessages: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.SearchMessagesRequest, _emailstore_pb2.ListMessagesResponse]  # type: ignore[assignment]
     """Free-text and operator search over a tenant's messages."""
     GetThread: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.GetThreadRequest, _emailstore_pb2.Thread]  # type: ignore[assignment]
-    """All messages of one conversation, oldest first."""
+    """All messages of one conversation, oldest first: the outbound message and
+    the replies, bounces and auto-replies that answer it. NOT_FOUND for a
+    thread the tenant does not have.
+    """
     ListMessageEvents: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.ListMessageEventsRequest, _emailstore_pb2.ListMessageEventsResponse]  # type: ignore[assignment]
-    """The status history of a message."""
+    """The status history of a message, in the order the events occurred: those
+    reported by UpdateMessageStatus and RecordMessageEvents, and those ingest
+    recorded (a reply, a bounce).
+    """
     GetCampaignStats: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.GetCampaignStatsRequest, _emailstore_pb2.CampaignStats]  # type: ignore[assignment]
     """---------------------------------------------- analytics, feed, lifecycle
 
-    Per-campaign counts and rates.
+    Per-campaign counts and rates, exact, broken down by sequence step and by
+    day; computed in the database over the campaign's messages only.
     """
     GetStorageUsage: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.GetStorageUsageRequest, _emailstore_pb2.StorageUsage]  # type: ignore[assignment]
     """Message and attachment counts and the bytes stored for a tenant,
@@ -347,7 +395,30 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.UpdateMessageStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.Message, _abc.Awaitable[_emailstore_pb2.Message]]:
-        """Records a delivery event (sent, delivered, opened, ...) for a message."""
+        """Records a status event (sent, delivered, opened, clicked, replied, bounced,
+        failed) of an outbound message, named by storage_key or by its Message-ID
+        header; answers the message as it stands after the event. Idempotent by
+        event_id: a repeated event changes nothing and answers the message again
+        (a reused event_id with other content is ALREADY_EXISTS). Events may arrive
+        late, twice and out of order: the status is the furthest reached in
+        QUEUED < SENT < DELIVERED < OPENED < CLICKED < REPLIED (an open implies the
+        delivery), never moves back, and BOUNCED and FAILED are final unless a reply
+        that occurred later proves delivery. Each per-status time (sent_at,
+        delivered_at, ...) is the earliest reported or implied for that status.
+        RECEIVED is for inbound mail only, the others for outbound only
+        (FAILED_PRECONDITION otherwise); an unknown message is NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordMessageEvents(
+        self,
+        request_iterator: _MaybeAsyncIterator[_emailstore_pb2.UpdateMessageStatusRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_emailstore_pb2.RecordMessageEventResponse], _abc.AsyncIterator[_emailstore_pb2.RecordMessageEventResponse]]:
+        """UpdateMessageStatus for many events over one stream (webhook volume):
+        one response per request, in request order; a bad event answers with
+        `error` and the stream goes on. Events of one tenant are written together.
+        """
 
     @_abc_1.abstractmethod
     def DeleteMessage(
@@ -415,7 +486,10 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.GetThreadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.Thread, _abc.Awaitable[_emailstore_pb2.Thread]]:
-        """All messages of one conversation, oldest first."""
+        """All messages of one conversation, oldest first: the outbound message and
+        the replies, bounces and auto-replies that answer it. NOT_FOUND for a
+        thread the tenant does not have.
+        """
 
     @_abc_1.abstractmethod
     def ListMessageEvents(
@@ -423,7 +497,10 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.ListMessageEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.ListMessageEventsResponse, _abc.Awaitable[_emailstore_pb2.ListMessageEventsResponse]]:
-        """The status history of a message."""
+        """The status history of a message, in the order the events occurred: those
+        reported by UpdateMessageStatus and RecordMessageEvents, and those ingest
+        recorded (a reply, a bounce).
+        """
 
     @_abc_1.abstractmethod
     def GetCampaignStats(
@@ -433,7 +510,8 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_emailstore_pb2.CampaignStats, _abc.Awaitable[_emailstore_pb2.CampaignStats]]:
         """---------------------------------------------- analytics, feed, lifecycle
 
-        Per-campaign counts and rates.
+        Per-campaign counts and rates, exact, broken down by sequence step and by
+        day; computed in the database over the campaign's messages only.
         """
 
     @_abc_1.abstractmethod
