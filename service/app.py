@@ -17,15 +17,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 from service.codec.mime import MimeLimits
 from service.config import Config
+from service.core import linking
+from service.core.analytics import AnalyticsService
 from service.core.dictionaries import DictionaryBook, DictionarySettings
 from service.core.downloads import DownloadService
+from service.core.events import EventService
 from service.core.gc import GarbageCollector
 from service.core.ingest import IngestService
 from service.core.messages import MessageService
 from service.core.page_tokens import PageTokens
 from service.core.parser_pool import ParserPool
 from service.core.uploads import UploadService
-from service.core.writer import MessageWriter
+from service.core.writer import InsertHook, MessageWriter
 from service.store.database import Database
 from service.store.embedded import EmbeddedPostgres
 from service.store.migrations import apply_migrations
@@ -86,8 +89,14 @@ class App:
             timeout_s=config.db_pool_timeout_s,
         )
         self.writer = MessageWriter(
-            self.db, max_batch=config.write_batch_max, concurrency=config.write_concurrency
+            self.db,
+            max_batch=config.write_batch_max,
+            concurrency=config.write_concurrency,
+            # A reply or a bounce marks the message it answers, in its own transaction.
+            on_inserted=[InsertHook(linking.concerns, linking.mark_originals)],
         )
+        self.events = EventService(config, self.db)
+        self.analytics = AnalyticsService(self.db)
         self.uploads = UploadService(config, self.db)
         self.downloads = DownloadService(self.db)
         self.gc = GarbageCollector(self.db, config.blob_grace_s)

@@ -80,11 +80,13 @@ class Header:
 
 @dataclass(frozen=True)
 class Owner:
-    """Whose message it is, in the platform's terms: mailbox, campaign and lead."""
+    """Whose message it is, in the platform's terms: mailbox, campaign, lead, and the step of
+    the campaign's sequence that sent it (1 = first touch; 0 = none)."""
 
     email_account_id: str = ""
     campaign_id: str = ""
     lead_id: str = ""
+    sequence_step: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,13 @@ class Timeline:
     sent_at: datetime | None = None
     expires_at: datetime | None = None
     archived_at: datetime | None = None
+    # When it was first reported (or implied) to reach each status (core/lifecycle.py).
+    delivered_at: datetime | None = None
+    opened_at: datetime | None = None
+    clicked_at: datetime | None = None
+    replied_at: datetime | None = None
+    bounced_at: datetime | None = None
+    failed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +200,22 @@ class AttachmentData:
     part_path: str = ""
 
 
+@dataclass(frozen=True, order=True)
+class BounceInfo:
+    """What a bounce says: class ("hard" | "soft"), RFC 3463 code, reason category
+    ("unknown_recipient" | "mailbox_full" | "policy" | "dns" | "other"), the remote server's
+    words, the address that failed, and the message that bounced (when stored)."""
+
+    bounce_class: str
+    status_code: str = ""
+    reason: str = "other"
+    diagnostic: str = ""
+    failed_recipient: str = ""
+    original_storage_key: str = ""
+    # A delay notice (the server will retry): the original's status is left as it is.
+    delayed: bool = False
+
+
 @dataclass(frozen=True)
 class Message:
     """A stored message; `content` only in the FULL view."""
@@ -207,6 +232,7 @@ class Message:
     labels: Mapping[str, str] = field(default_factory=dict)
     parse: Parse = Parse()
     content: Content | None = None
+    bounce: BounceInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -364,3 +390,125 @@ class DownloadRequest:
     blob_sha256: str = ""
     read_offset: int = 0
     read_limit: int = 0
+
+
+# --------------------------------------------------------------- lifecycle and analytics
+
+
+@dataclass(frozen=True)
+class StatusEventInput:
+    """A status event as reported: the message by storage_key (or else by its Message-ID
+    header), the status reached, when (None: now), the caller's event id ("" for none), and
+    free-form detail."""
+
+    status: MessageStatus
+    storage_key: str = ""
+    message_id_header: str = ""
+    occurred_at: datetime | None = None
+    event_id: str = ""
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    """A recorded status event; source "caller" or "ingest"."""
+
+    event_id: str
+    status: MessageStatus
+    occurred_at: datetime
+    detail: Mapping[str, str]
+    source: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """The message after an event, and whether the event was a repeat (nothing changed)."""
+
+    message: Message
+    deduplicated: bool
+
+
+@dataclass(frozen=True)
+class CampaignStatsInput:
+    """A GetCampaignStats request: the campaign, and a window on its outbound messages'
+    created_at."""
+
+    campaign_id: str
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    """How many of a campaign's outbound messages reached each status, and what answered
+    them (one step's, or the whole campaign's)."""
+
+    sequence_step: int = 0
+    total_messages: int = 0
+    sent: int = 0
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    replied: int = 0
+    bounced: int = 0
+    failed: int = 0
+    inbound_replies: int = 0
+    auto_replies: int = 0
+    hard_bounces: int = 0
+    soft_bounces: int = 0
+    unique_leads: int = 0
+    unique_leads_replied: int = 0
+    bounces_by_reason: Mapping[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def _rate(part: int, whole: int) -> float:
+        return part / whole if whole else 0.0
+
+    @property
+    def delivery_rate(self) -> float:
+        """delivered / sent."""
+        return self._rate(self.delivered, self.sent)
+
+    @property
+    def open_rate(self) -> float:
+        """opened / delivered."""
+        return self._rate(self.opened, self.delivered)
+
+    @property
+    def click_rate(self) -> float:
+        """clicked / delivered."""
+        return self._rate(self.clicked, self.delivered)
+
+    @property
+    def reply_rate(self) -> float:
+        """replied / delivered."""
+        return self._rate(self.replied, self.delivered)
+
+    @property
+    def bounce_rate(self) -> float:
+        """bounced / sent."""
+        return self._rate(self.bounced, self.sent)
+
+
+@dataclass(frozen=True)
+class DailyCounts:
+    """The events of one UTC day (YYYY-MM-DD)."""
+
+    day: str
+    sent: int = 0
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    replied: int = 0
+    bounced: int = 0
+
+
+@dataclass(frozen=True)
+class CampaignStats:
+    """A campaign's counts, per step of its sequence, and per day."""
+
+    campaign_id: str
+    total: StatusCounts
+    steps: tuple[StatusCounts, ...] = ()
+    days: tuple[DailyCounts, ...] = ()

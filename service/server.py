@@ -89,6 +89,8 @@ class EmailStoreServer:
             ingest=self.app.ingest,
             uploads=self.app.uploads,
             downloads=self.app.downloads,
+            events=self.app.events,
+            analytics=self.app.analytics,
         )
         pb_grpc.add_EmailStoreServicer_to_server(
             EmailStoreServicer(cases, self.config.max_message_bytes), server

@@ -20,6 +20,7 @@ _PLACES = {
     "email_account_id": "owner",
     "campaign_id": "owner",
     "lead_id": "owner",
+    "sequence_step": "owner",
     "from_address": "envelope",
     "to": "envelope",
     "cc": "envelope",

@@ -99,7 +99,7 @@ def _addresses(items: Iterable[pb.Address]) -> tuple[models.Address, ...]:
 
 
 def _owner(r: pb.StoreMessageRequest | pb.RawMessageMetadata) -> models.Owner:
-    return models.Owner(r.email_account_id, r.campaign_id, r.lead_id)
+    return models.Owner(r.email_account_id, r.campaign_id, r.lead_id, r.sequence_step)
 
 
 def _attachment_input(a: pb.AttachmentInput) -> models.AttachmentInput:
@@ -221,6 +221,34 @@ def _attachment_pb(a: models.Attachment) -> pb.Attachment:
     )
 
 
+_TIMES = (
+    "created_at",
+    "updated_at",
+    "sent_at",
+    "expires_at",
+    "archived_at",
+    "delivered_at",
+    "opened_at",
+    "clicked_at",
+    "replied_at",
+    "bounced_at",
+    "failed_at",
+)
+
+
+def bounce(b: models.BounceInfo) -> pb.BounceInfo:
+    """BounceInfo as proto."""
+    return pb.BounceInfo(
+        bounce_class=b.bounce_class,
+        status_code=b.status_code,
+        reason=b.reason,
+        diagnostic=b.diagnostic,
+        failed_recipient=b.failed_recipient,
+        original_storage_key=b.original_storage_key,
+        delayed=b.delayed,
+    )
+
+
 def message(m: models.Message) -> pb.Message:
     """A model message as the proto Message (headers and bodies when the model has them)."""
     e, t = m.envelope, m.times
@@ -250,11 +278,14 @@ def message(m: models.Message) -> pb.Message:
         labels=dict(m.labels),
         parse_status=m.parse.status,
         parse_warnings=list(m.parse.warnings),
+        sequence_step=m.owner.sequence_step,
     )
     if e.from_address is not None:
         out.from_address.CopyFrom(_address_pb(e.from_address))
-    for name in ("created_at", "updated_at", "sent_at", "expires_at", "archived_at"):
+    for name in _TIMES:
         _set_timestamp(getattr(out, name), getattr(t, name))
+    if m.bounce is not None:
+        out.bounce.CopyFrom(bounce(m.bounce))
     if m.content is not None:
         out.headers.extend(
             pb.Header(name=h.name, value=h.value, kept_raw=h.kept_raw) for h in m.content.headers
@@ -288,3 +319,92 @@ def storage_usage(u: models.StorageUsage) -> pb.StorageUsage:
         saved_by_dictionary_bytes=u.saved_by_dictionary_bytes,
         disk_bytes=u.disk_bytes,
     )
+
+
+# ------------------------------------------------------------ lifecycle and analytics
+
+
+def status_event(r: pb.UpdateMessageStatusRequest) -> models.StatusEventInput:
+    """An UpdateMessageStatusRequest as a model (UNSPECIFIED status: validation refuses it)."""
+    reported = status(r.status) or models.MessageStatus.QUEUED
+    return models.StatusEventInput(
+        status=reported,
+        storage_key=r.storage_key,
+        message_id_header=r.message_id_header,
+        occurred_at=timestamp(r.occurred_at, r.HasField("occurred_at")),
+        event_id=r.event_id,
+        detail=dict(r.detail),
+    )
+
+
+def event_response(result: models.EventResult) -> pb.RecordMessageEventResponse:
+    """One response of RecordMessageEvents."""
+    return pb.RecordMessageEventResponse(
+        message=message(result.message), deduplicated=result.deduplicated
+    )
+
+
+def message_event(e: models.MessageEvent) -> pb.MessageEvent:
+    """A recorded event as proto."""
+    out = pb.MessageEvent(
+        event_id=e.event_id, status=_STATUS_PB[e.status], detail=dict(e.detail), source=e.source
+    )
+    _set_timestamp(out.occurred_at, e.occurred_at)
+    _set_timestamp(out.recorded_at, e.recorded_at)
+    return out
+
+
+def campaign_stats_request(r: pb.GetCampaignStatsRequest) -> models.CampaignStatsInput:
+    """A GetCampaignStatsRequest as a model."""
+    return models.CampaignStatsInput(
+        campaign_id=r.campaign_id,
+        created_after=timestamp(r.created_after, r.HasField("created_after")),
+        created_before=timestamp(r.created_before, r.HasField("created_before")),
+    )
+
+
+def _counts(campaign_id: str, c: models.StatusCounts) -> pb.CampaignStats:
+    return pb.CampaignStats(
+        campaign_id=campaign_id,
+        total_messages=c.total_messages,
+        sent=c.sent,
+        delivered=c.delivered,
+        opened=c.opened,
+        clicked=c.clicked,
+        replied=c.replied,
+        bounced=c.bounced,
+        failed=c.failed,
+        inbound_replies=c.inbound_replies,
+        auto_replies=c.auto_replies,
+        hard_bounces=c.hard_bounces,
+        soft_bounces=c.soft_bounces,
+        delivery_rate=c.delivery_rate,
+        open_rate=c.open_rate,
+        reply_rate=c.reply_rate,
+        bounce_rate=c.bounce_rate,
+        unique_leads=c.unique_leads,
+        unique_leads_replied=c.unique_leads_replied,
+        click_rate=c.click_rate,
+        bounces_by_reason=dict(c.bounces_by_reason),
+        sequence_step=c.sequence_step,
+    )
+
+
+def campaign_stats(s: models.CampaignStats) -> pb.CampaignStats:
+    """CampaignStats as proto: the campaign's figures, its steps' and its days'."""
+    out = _counts(s.campaign_id, s.total)
+    out.sequence_step = 0
+    out.steps.extend(_counts(s.campaign_id, step) for step in s.steps)
+    out.days.extend(
+        pb.DailyStats(
+            day=d.day,
+            sent=d.sent,
+            delivered=d.delivered,
+            opened=d.opened,
+            clicked=d.clicked,
+            replied=d.replied,
+            bounced=d.bounced,
+        )
+        for d in s.days
+    )
+    return out

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from emailstore.v1 import emailstore_pb2 as pb
@@ -18,7 +18,9 @@ from service.api import convert
 from service.api.requests import Rejected
 from service.api.status import is_internal, to_rpc_status
 from service.core import validation
+from service.core.analytics import AnalyticsService
 from service.core.downloads import DownloadService
+from service.core.events import EventService
 from service.core.ingest import IngestService
 from service.core.messages import MessageService
 from service.core.uploads import UploadService
@@ -33,7 +35,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 STREAM_WINDOW = 64
 # Request-streaming methods whose items fail alone: an undecodable item is answered in the
 # stream (the servicer receives it as a Rejected), and the stream goes on.
-ITEMWISE_METHODS = frozenset({"/emailstore.v1.EmailStore/StoreMessages"})
+ITEMWISE_METHODS = frozenset(
+    {"/emailstore.v1.EmailStore/StoreMessages", "/emailstore.v1.EmailStore/RecordMessageEvents"}
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class UseCases:
     ingest: IngestService
     uploads: UploadService
     downloads: DownloadService
+    events: EventService
+    analytics: AnalyticsService
 
 
 def _caller(tenant_id: str, storage_key: str = "", field: str = "tenant_id") -> Caller:
@@ -58,6 +64,65 @@ def _caller(tenant_id: str, storage_key: str = "", field: str = "tenant_id") -> 
 
 def _not_yet(rpc: str) -> Unimplemented:
     return Unimplemented(f"{rpc} is part of the API contract but not implemented yet")
+
+
+class _Itemwise(Protocol):
+    """A response of a stream whose items fail alone: with an `error` field."""
+
+    def HasField(self, name: Any) -> bool: ...
+
+
+Response = TypeVar("Response", bound=_Itemwise)
+
+
+async def _itemwise(
+    requests: AsyncIterator[Any],
+    handle: Callable[[Any], Awaitable[Response]],
+    response_type: Callable[..., Response],
+) -> AsyncIterator[Response]:
+    """The responses of a request stream whose items fail alone, in request order. Requests
+    are handled concurrently (up to STREAM_WINDOW in flight: the use cases group them); an
+    item that fails (or could not be decoded: a Rejected) answers with its error in `error`,
+    and the stream goes on."""
+    pending: asyncio.Queue[asyncio.Task[Response] | None] = asyncio.Queue(maxsize=STREAM_WINDOW)
+
+    async def item(request: Any) -> Response:
+        try:
+            if isinstance(request, Rejected):
+                raise request.error  # undecodable: this item fails, the stream goes on
+            return await handle(request)
+        except Exception as exc:
+            if is_internal(exc):
+                log.error("stream item failed", exc_info=exc)
+            return response_type(error=to_rpc_status(exc))
+
+    async def read_requests() -> None:
+        try:
+            async for request in requests:
+                await pending.put(asyncio.create_task(item(request)))
+        finally:
+            await pending.put(None)
+
+    reader = asyncio.create_task(read_requests())
+    done = failed = 0
+    try:
+        while (task := await pending.get()) is not None:
+            response = await task
+            if response.HasField("error"):
+                failed += 1
+            else:
+                done += 1
+            yield response
+        await reader  # surfaces a broken request stream
+    finally:
+        reader.cancel()
+        while not pending.empty():
+            leftover = pending.get_nowait()
+            if leftover is not None:
+                leftover.cancel()
+        span = trace.get_current_span()
+        span.set_attribute("emailstore.items_done", done)
+        span.set_attribute("emailstore.items_failed", failed)
 
 
 class EmailStoreServicer(pb_grpc.EmailStoreServicer):
@@ -79,54 +144,13 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
         request_iterator: AsyncIterator[pb.StoreMessageRequest | Rejected],
         context: Context,
     ) -> AsyncIterator[pb.StoreMessageResponse]:
-        # Requests are stored concurrently (up to STREAM_WINDOW in flight, each in its own
-        # transaction or group) while responses go back strictly in request order.
-        pending: asyncio.Queue[asyncio.Task[pb.StoreMessageResponse] | None] = asyncio.Queue(
-            maxsize=STREAM_WINDOW
-        )
-
-        async def read_requests() -> None:
-            try:
-                async for request in request_iterator:
-                    await pending.put(asyncio.create_task(self._store_item(request)))
-            finally:
-                await pending.put(None)
-
-        reader = asyncio.create_task(read_requests())
-        stored = failed = 0
-        try:
-            while (task := await pending.get()) is not None:
-                response = await task
-                if response.HasField("error"):
-                    failed += 1
-                else:
-                    stored += 1
-                yield response
-            await reader  # surfaces a broken request stream
-        finally:
-            reader.cancel()
-            while not pending.empty():
-                leftover = pending.get_nowait()
-                if leftover is not None:
-                    leftover.cancel()
-            span = trace.get_current_span()
-            span.set_attribute("emailstore.stored_messages", stored)
-            span.set_attribute("emailstore.failed_messages", failed)
-
-    async def _store_item(
-        self, request: pb.StoreMessageRequest | Rejected
-    ) -> pb.StoreMessageResponse:
-        """One item of StoreMessages: its response, or its error in the response."""
-        try:
-            if isinstance(request, Rejected):
-                raise request.error  # undecodable: this item fails, the stream goes on
+        async def one(request: pb.StoreMessageRequest) -> pb.StoreMessageResponse:
             caller = validation.caller(request.tenant_id)
             result = await self.cases.messages.store_message(caller, convert.store_request(request))
-        except Exception as exc:
-            if is_internal(exc):
-                log.error("StoreMessages item failed", exc_info=exc)
-            return pb.StoreMessageResponse(error=to_rpc_status(exc))
-        return convert.store_response(result)
+            return convert.store_response(result)
+
+        async for response in _itemwise(request_iterator, one, pb.StoreMessageResponse):
+            yield response
 
     async def IngestRawMessage(
         self, request_iterator: AsyncIterator[pb.IngestRawMessageRequest], context: Context
@@ -227,20 +251,49 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
 
     # ------------------------------------------ contract RPCs of later issues
 
-    async def UpdateMessageStatus(self, request: Any, context: Context) -> Any:
-        raise _not_yet("UpdateMessageStatus")
+    async def UpdateMessageStatus(
+        self, request: pb.UpdateMessageStatusRequest, context: Context
+    ) -> pb.Message:
+        caller = _caller(request.tenant_id, request.storage_key)
+        result = await self.cases.events.record(caller, convert.status_event(request))
+        return convert.message(result.message)
+
+    async def RecordMessageEvents(
+        self,
+        request_iterator: AsyncIterator[pb.UpdateMessageStatusRequest | Rejected],
+        context: Context,
+    ) -> AsyncIterator[pb.RecordMessageEventResponse]:
+        async def one(request: pb.UpdateMessageStatusRequest) -> pb.RecordMessageEventResponse:
+            caller = validation.caller(request.tenant_id)
+            result = await self.cases.events.record(caller, convert.status_event(request))
+            return convert.event_response(result)
+
+        async for response in _itemwise(request_iterator, one, pb.RecordMessageEventResponse):
+            yield response
 
     async def SearchMessages(self, request: Any, context: Context) -> Any:
         raise _not_yet("SearchMessages")
 
-    async def GetThread(self, request: Any, context: Context) -> Any:
-        raise _not_yet("GetThread")
+    async def GetThread(self, request: pb.GetThreadRequest, context: Context) -> pb.Thread:
+        caller = _caller(request.tenant_id)
+        found = await self.cases.analytics.thread(caller, request.thread_id)
+        return pb.Thread(thread_id=request.thread_id, messages=[convert.message(m) for m in found])
 
-    async def ListMessageEvents(self, request: Any, context: Context) -> Any:
-        raise _not_yet("ListMessageEvents")
+    async def ListMessageEvents(
+        self, request: pb.ListMessageEventsRequest, context: Context
+    ) -> pb.ListMessageEventsResponse:
+        caller = _caller(request.tenant_id, request.storage_key)
+        found = await self.cases.events.history(caller, request.storage_key)
+        return pb.ListMessageEventsResponse(events=[convert.message_event(e) for e in found])
 
-    async def GetCampaignStats(self, request: Any, context: Context) -> Any:
-        raise _not_yet("GetCampaignStats")
+    async def GetCampaignStats(
+        self, request: pb.GetCampaignStatsRequest, context: Context
+    ) -> pb.CampaignStats:
+        caller = _caller(request.tenant_id)
+        stats = await self.cases.analytics.campaign_stats(
+            caller, convert.campaign_stats_request(request)
+        )
+        return convert.campaign_stats(stats)
 
     async def ListChanges(self, request: Any, context: Context) -> Any:
         raise _not_yet("ListChanges")

@@ -25,6 +25,7 @@ from service.core.ports import NewAttachment, NewContent, NewMessage, PartRef
 from service.models import (
     Address,
     AttachmentData,
+    BounceInfo,
     Caller,
     Classification,
     Content,
@@ -77,6 +78,8 @@ class Draft:
     attachments: tuple[AttachmentData, ...] = ()
     parse: Parse = field(default_factory=Parse)
     raw: RawForm | None = None
+    # BOUNCE messages: what the bounce says.
+    bounce: BounceInfo | None = None
 
     @property
     def payload_bytes(self) -> int:
@@ -127,6 +130,9 @@ def _fingerprint(draft: Draft, content_hash: bytes) -> bytes:
     identified by its bytes and the caller's metadata only: what parsing makes of the bytes
     may change between releases. Stable across releases: stored with each message."""
     o = draft.owner
+    # The sequence step joined the request in a later release: only when set, so that the
+    # fingerprints of earlier requests stay what they were.
+    step = {"step": o.sequence_step} if o.sequence_step else {}
     if draft.raw is not None:
         return sha256_json(
             {
@@ -136,6 +142,7 @@ def _fingerprint(draft: Draft, content_hash: bytes) -> bytes:
                 "lead": o.lead_id,
                 "direction": draft.kind.direction.value,
                 "labels": dict(draft.labels),
+                **step,
             }
         )
     e = draft.envelope
@@ -153,6 +160,7 @@ def _fingerprint(draft: Draft, content_hash: bytes) -> bytes:
             "references": list(e.references),
             "labels": dict(draft.labels),
             "sent_at": draft.sent_at.isoformat() if draft.sent_at else None,
+            **step,
         }
     )
 
@@ -309,4 +317,5 @@ def build(draft: Draft, packing: Packing, message_id_domain: str) -> NewMessage:
         existing_refs=existing,
         ingest_hash=raw.raw_sha256 if raw else None,
         raw_size_bytes=raw.size_bytes if raw else None,
+        bounce=draft.bounce,
     )

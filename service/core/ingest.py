@@ -21,6 +21,7 @@ from service.core.parser_pool import ParserPool
 from service.core.ports import StoredContent, Transactions, UnitOfWork
 from service.errors import NotFound
 from service.models import (
+    BounceInfo,
     Caller,
     Classification,
     Content,
@@ -59,6 +60,22 @@ def raw_draft(
             bodies=parsed.bodies,
             thread_hint=parsed.original_message_id,
         ),
+        bounce=_bounce(parsed),
+    )
+
+
+def _bounce(parsed: ParsedRaw) -> BounceInfo | None:
+    """What a bounce the parser recognised says (the original's key comes with threading)."""
+    report = parsed.bounce
+    if parsed.kind != MessageType.BOUNCE.value or report is None:
+        return None
+    return BounceInfo(
+        bounce_class=report.bounce_class,
+        status_code=report.status_code,
+        reason=report.reason,
+        diagnostic=report.diagnostic,
+        failed_recipient=report.failed_recipient,
+        delayed=report.delayed,
     )
 
 

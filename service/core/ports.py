@@ -19,13 +19,19 @@ from typing import Protocol
 
 from service.codec.blobs import ByteBuffer, EncodedBlob
 from service.codec.packs import Packed, Trained
+from service.core.lifecycle import Lifecycle
 from service.models import (
+    BounceInfo,
     Caller,
+    CampaignStats,
+    CampaignStatsInput,
     Classification,
     Envelope,
     Header,
     Message,
+    MessageEvent,
     MessageFilter,
+    MessageStatus,
     Owner,
     Parse,
     Sizes,
@@ -120,6 +126,8 @@ class NewMessage:
     existing_refs: Mapping[bytes, int] = field(default_factory=dict)
     ingest_hash: bytes | None = None
     raw_size_bytes: int | None = None
+    # BOUNCE messages: what the bounce says (the original's key is known once threaded).
+    bounce: BounceInfo | None = None
 
     @property
     def encoded_bytes(self) -> int:
@@ -136,6 +144,7 @@ class ReadyMessage:
     thread: Thread
     attachments: tuple[NewAttachment, ...]
     sizes: Sizes
+    bounce: BounceInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,11 @@ class ThreadCandidate:
     thread_id: str
     storage_key: str
     created_at: datetime
+    # What a reply inherits from it, and whether it is ours (outbound).
+    direction: str = "outbound"
+    campaign_id: str = ""
+    lead_id: str = ""
+    sequence_step: int = 0
 
 
 @dataclass(frozen=True)
@@ -305,6 +319,10 @@ class MessageStore(Protocol):
 
     async def thread_candidates(self, message_ids: Sequence[str]) -> list[ThreadCandidate]:
         """Stored messages with one of these Message-IDs."""
+        ...
+
+    async def thread(self, thread_id: str, limit: int) -> list[Message]:
+        """A conversation's messages, oldest first (at most `limit`)."""
         ...
 
     async def full(self, storage_key: str) -> tuple[Message, StoredContent | None] | None:
@@ -507,6 +525,84 @@ class TenantStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class MessageState:
+    """A stored message as an event finds it: its key, Message-ID, when it was stored, and
+    its lifecycle."""
+
+    storage_key: str
+    message_id_header: str
+    created_at: datetime
+    lifecycle: Lifecycle
+
+
+@dataclass(frozen=True)
+class KnownEvent:
+    """An event recorded before under an event id, and the fingerprint of what it said."""
+
+    event_id: str
+    storage_key: str
+    fingerprint: bytes | None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event row to insert."""
+
+    storage_key: str
+    status: MessageStatus
+    occurred_at: datetime
+    source: str  # "caller" | "ingest"
+    detail: Mapping[str, str]
+    event_id: str | None = None
+    fingerprint: bytes | None = None
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A message's lifecycle after a group of events, to store."""
+
+    storage_key: str
+    lifecycle: Lifecycle
+
+
+class EventStore(Protocol):
+    """Status events and the lifecycle columns of the messages they concern."""
+
+    async def lock(
+        self, storage_keys: Sequence[str], message_ids: Sequence[str]
+    ) -> list[MessageState]:
+        """The messages with these keys or Message-IDs, locked until the transaction ends."""
+        ...
+
+    async def known(self, event_ids: Sequence[str]) -> list[KnownEvent]:
+        """The events recorded before under these ids."""
+        ...
+
+    async def record(
+        self, events: Sequence[NewEvent], changes: Sequence[StateChange]
+    ) -> list[Message]:
+        """Inserts the events and stores the changed lifecycles in one statement; the changed
+        messages. EventIdTaken when an event id was recorded meanwhile."""
+        ...
+
+    async def history(self, storage_key: str) -> list[MessageEvent]:
+        """A message's events, in the order they occurred."""
+        ...
+
+
+class StatsStore(Protocol):
+    """Campaign statistics, aggregated by the database."""
+
+    async def campaign(self, request: CampaignStatsInput) -> CampaignStats:
+        """The campaign's counts, per step and per day."""
+        ...
+
+
+class EventIdTaken(Exception):
+    """An event id of the group was recorded by another transaction meanwhile."""
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction, all bound to its connection."""
 
@@ -530,6 +626,12 @@ class UnitOfWork(Protocol):
 
     @property
     def tenants(self) -> TenantStore: ...
+
+    @property
+    def events(self) -> EventStore: ...
+
+    @property
+    def stats(self) -> StatsStore: ...
 
 
 class Transactions(Protocol):

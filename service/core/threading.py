@@ -19,14 +19,21 @@ def references(envelope: Envelope, hint: str = "") -> tuple[str, ...]:
     return tuple(found)
 
 
-def choose(
+def parent(
     refs: Sequence[str], in_reply_to: str, candidates: Sequence[ThreadCandidate]
-) -> Thread | None:
-    """The thread to join: the message named by In-Reply-To when the tenant has it, else the
-    newest stored message among the references; None when none is stored."""
+) -> ThreadCandidate | None:
+    """The stored message a new one answers: the one named by In-Reply-To when the tenant has
+    it, else the newest stored message among the references; None when none is stored."""
     wanted = set(refs)
     found = [c for c in candidates if c.message_id_header in wanted]
     if not found:
         return None
-    best = max(found, key=lambda c: (c.message_id_header == in_reply_to, c.created_at))
-    return Thread(best.thread_id, best.storage_key)
+    return max(found, key=lambda c: (c.message_id_header == in_reply_to, c.created_at))
+
+
+def choose(
+    refs: Sequence[str], in_reply_to: str, candidates: Sequence[ThreadCandidate]
+) -> Thread | None:
+    """The thread to join: the parent's (see `parent`), None when the tenant has no parent."""
+    best = parent(refs, in_reply_to, candidates)
+    return Thread(best.thread_id, best.storage_key) if best else None

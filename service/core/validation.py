@@ -18,11 +18,14 @@ from service.models import (
     AttachmentData,
     AttachmentInput,
     Caller,
+    CampaignStatsInput,
     Envelope,
     Header,
     ListMessagesInput,
+    MessageStatus,
     Owner,
     RawMessageInput,
+    StatusEventInput,
     StoreMessageInput,
 )
 
@@ -59,6 +62,12 @@ MAX_LABELS = 64
 MAX_LABEL_VALUE_CHARS = 256
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_SEQUENCE_STEP = 1000
+MAX_DETAIL_KEYS = 50
+MAX_DETAIL_KEY_CHARS = 100
+MAX_DETAIL_VALUE_CHARS = 2000
+MAX_THREAD_MESSAGES = 1000
+EVENT_STATUSES = frozenset(MessageStatus) - {MessageStatus.QUEUED}
 
 
 class Violations:
@@ -140,10 +149,12 @@ def check_id(v: Violations, field: str, value: str) -> None:
 
 
 def check_owner(v: Violations, owner: Owner, prefix: str = "") -> None:
-    """The mailbox, campaign and lead ids."""
+    """The mailbox, campaign and lead ids, and the sequence step."""
     check_id(v, f"{prefix}email_account_id", owner.email_account_id)
     check_id(v, f"{prefix}campaign_id", owner.campaign_id)
     check_id(v, f"{prefix}lead_id", owner.lead_id)
+    if not 0 <= owner.sequence_step <= MAX_SEQUENCE_STEP:
+        v.add(f"{prefix}sequence_step", f"must be 0-{MAX_SEQUENCE_STEP}")
 
 
 def check_request_id(v: Violations, field: str, value: str) -> None:
@@ -393,3 +404,62 @@ def list_messages(request: ListMessagesInput) -> int:
         v.add("created_before", "must be later than created_after")
     v.raise_if_any()
     return size
+
+
+def status_event(event: StatusEventInput, field_prefix: str = "") -> None:
+    """Checks a status event: the message named by key or Message-ID, a status events can
+    report, the event id and the detail's bounds."""
+    v = Violations()
+    f = field_prefix
+    if event.storage_key:
+        if not STORAGE_KEY_RE.match(event.storage_key):
+            v.add(f"{f}storage_key", "must be 1-200 characters of [A-Za-z0-9._:@+=-]")
+    elif not event.message_id_header:
+        v.add(f"{f}storage_key", "is required (or message_id_header)")
+    check_message_id(v, f"{f}message_id_header", event.message_id_header)
+    if event.status not in EVENT_STATUSES:
+        v.add(
+            f"{f}status",
+            "must be SENT, DELIVERED, OPENED, CLICKED, REPLIED, BOUNCED, FAILED or RECEIVED",
+        )
+    check_request_id(v, f"{f}event_id", event.event_id)
+    if len(event.detail) > MAX_DETAIL_KEYS:
+        v.add(f"{f}detail", f"at most {MAX_DETAIL_KEYS} keys")
+    else:
+        for key, value in event.detail.items():
+            if not key or len(key) > MAX_DETAIL_KEY_CHARS or _CONTROL.search(key):
+                v.add(
+                    f"{f}detail[{key[:40]!r}]",
+                    f"key must be 1-{MAX_DETAIL_KEY_CHARS} characters, no control characters",
+                )
+            elif len(value) > MAX_DETAIL_VALUE_CHARS or "\x00" in value:
+                v.add(
+                    f"{f}detail[{key!r}]",
+                    f"value must be at most {MAX_DETAIL_VALUE_CHARS} characters, no NUL",
+                )
+    v.raise_if_any()
+
+
+def campaign_stats(request: CampaignStatsInput) -> None:
+    """Checks a GetCampaignStats request."""
+    v = Violations()
+    if not request.campaign_id:
+        v.add("campaign_id", "is required")
+    check_id(v, "campaign_id", request.campaign_id)
+    if (
+        request.created_after
+        and request.created_before
+        and request.created_after >= request.created_before
+    ):
+        v.add("created_before", "must be later than created_after")
+    v.raise_if_any()
+
+
+def thread_id(value: str) -> str:
+    """A thread id as given; InvalidArgument when missing or not an id."""
+    v = Violations()
+    if not value:
+        v.add("thread_id", "is required")
+    check_id(v, "thread_id", value)
+    v.raise_if_any()
+    return value

@@ -1,48 +1,37 @@
 """Writing new messages: group commit, idempotent repeats, and what a write decides.
 
-Concurrent stores of one tenant are written together: one unit of work for the whole group.
-Under light load a group is one message and nothing waits; under heavy load a tenant's next
-messages queue while its group is in flight (one at a time per tenant, up to `concurrency`
-tenants at once) and make the next group, so the database commits (and the driver encodes)
-once per group instead of once per message; a transaction's fixed cost (some hundreds of
-microseconds of driver CPU here) is shared by the group. Each message stays all-or-nothing: when a
-group fails for a reason that might belong to one of its messages, its messages are written
-one by one, so a bad message fails alone.
+Concurrent stores of one tenant are written together, one unit of work for the whole group
+(`core.batching`); each message stays all-or-nothing.
 
-In the transaction of a group, the writer decides what only it can know then: which thread
+In the unit of work of a group, the writer decides what only it can know then: which thread
 each message joins, the sizes of blobs given by digest (and that they exist), each blob's new
 references. `on_inserted` hooks run in the same transaction, for whatever must be written
-atomically with the messages.
+atomically with the messages (core/linking.py: what a reply or bounce does to its original).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from opentelemetry import trace
-
-from service import deadlines
 from service.codec.blobs import EncodedBlob
-from service.core import idempotency, threading
+from service.core import idempotency, linking, threading
+from service.core.batching import GroupCommit
 from service.core.ports import (
     BlobSize,
     BlobWrite,
     MessageConflict,
     NewMessage,
     ReadyMessage,
+    ThreadCandidate,
     Transactions,
     UnitOfWork,
 )
-from service.errors import AlreadyExists, FailedPrecondition, TransientConflict, Unavailable
+from service.errors import AlreadyExists, FailedPrecondition
 from service.models import Caller, Message, Sizes, StoreResult, Thread
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("emailstore.core")
 
 
 class Conflict:
@@ -51,21 +40,21 @@ class Conflict:
 
 CONFLICT = Conflict()
 Outcome = Message | Conflict
-InsertHook = Callable[[UnitOfWork, Sequence[Message]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class InsertHook:
+    """What must be written with some messages, in their transaction: `run` is given the
+    inserted messages of every group in which `concerns` says one may need it (the other
+    groups go without a transaction around their one statement)."""
+
+    concerns: Callable[[NewMessage], bool]
+    run: Callable[[UnitOfWork, Sequence[Message]], Awaitable[None]]
+
 
 # A message this large is written in a transaction of its own, right away: it would make the
 # messages grouped with it wait for its bytes.
 SOLO_BYTES = 256 * 1024
-
-
-@dataclass
-class _Pending:
-    new: NewMessage
-    future: asyncio.Future[Outcome] = field(repr=False)
-    # The caller's span: the group's span links to every caller it writes for.
-    span_context: trace.SpanContext = field(repr=False)
-    # The caller's deadline (time.monotonic()), None when it set none.
-    deadline: float | None = None
 
 
 def ready(new: NewMessage, existing: Mapping[bytes, BlobSize], thread: Thread) -> ReadyMessage:
@@ -116,17 +105,16 @@ class MessageWriter:
         on_inserted: Sequence[InsertHook] = (),
     ) -> None:
         self.db = db
-        self.max_batch = max_batch
-        self.concurrency = concurrency
         self.on_inserted = tuple(on_inserted)
-        self._queue: deque[_Pending] = deque()
+        self.groups: GroupCommit[NewMessage, Outcome] = GroupCommit(
+            lambda _tenant, batch: self._write_group(batch),
+            name="write group",
+            max_batch=max_batch,
+            concurrency=concurrency,
+            fits=_fits,
+        )
         # Tenants this process has registered as having mail (once each).
         self._registered: set[str] = set()
-        # Tenants a flusher is writing a group for: one transaction per tenant at a time, so
-        # that its next messages wait and make one larger group, not many small ones.
-        self._writing: set[str] = set()
-        self._flushers = 0
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def store(self, new: NewMessage) -> StoreResult:
         """Stores a message; a repeat of an earlier request returns the stored message,
@@ -150,94 +138,7 @@ class MessageWriter:
             # transaction; such a message is written on its own so a failed check touches no
             # other. Large messages go alone too.
             return (await self._write_group([new]))[0]
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Outcome] = loop.create_future()
-        span = trace.get_current_span().get_span_context()
-        self._queue.append(_Pending(new, future, span, deadlines.current()))
-        if self._flushers < self.concurrency and new.tenant_id not in self._writing:
-            self._flushers += 1
-            # A fresh context: the flusher serves many callers, not the one that woke it.
-            task = loop.create_task(self._flush(), context=contextvars.Context())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await future
-
-    def _take_group(self) -> list[_Pending]:
-        """The oldest message of a tenant no other flusher is writing for, and the queued ones
-        that can share its transaction (none when every queued tenant is being written)."""
-        tenant = next(
-            (p.new.tenant_id for p in self._queue if p.new.tenant_id not in self._writing), None
-        )
-        if tenant is None:
-            return []
-        keys: set[str] = set()
-        request_ids: set[str] = set()
-        group: list[_Pending] = []
-        rest: deque[_Pending] = deque()
-        while self._queue:
-            pending = self._queue.popleft()
-            new = pending.new
-            # One transaction per tenant (RLS); repeats of one key go to separate groups so
-            # that the later one sees the earlier one as an existing row.
-            if (
-                len(group) < self.max_batch
-                and new.tenant_id == tenant
-                and new.storage_key not in keys
-                and (new.request_id is None or new.request_id not in request_ids)
-            ):
-                group.append(pending)
-                keys.add(new.storage_key)
-                if new.request_id is not None:
-                    request_ids.add(new.request_id)
-            else:
-                rest.append(pending)
-        self._queue = rest
-        return group
-
-    async def _flush(self) -> None:
-        try:
-            while self._queue:
-                group = self._take_group()
-                if not group:
-                    return  # the tenants queued have their flusher: it takes them next
-                tenant = group[0].new.tenant_id
-                self._writing.add(tenant)
-                try:
-                    await self._settle(group)
-                finally:
-                    self._writing.discard(tenant)
-        finally:
-            self._flushers -= 1
-
-    async def _settle(self, group: list[_Pending]) -> None:
-        links = [trace.Link(p.span_context) for p in group if p.span_context.is_valid]
-        parent = trace.set_span_in_context(trace.NonRecordingSpan(group[0].span_context))
-        # The group waits for a connection as long as its most patient caller would.
-        waits = [p.deadline for p in group]
-        deadlines.set_deadline(None if None in waits else max(w for w in waits if w is not None))
-        try:
-            with tracer.start_as_current_span(
-                "write group",
-                context=parent,
-                links=links,
-                attributes={"emailstore.group_size": len(group)},
-            ):
-                outcomes = await self._write_group([p.new for p in group])
-        except Exception as exc:
-            # The database is unreachable: every message would fail the same way.
-            unreachable = isinstance(exc, Unavailable) and not isinstance(exc, TransientConflict)
-            if len(group) == 1 or unreachable:
-                for pending in group:
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
-                return
-            log.info("group of %d failed (%s); writing one by one", len(group), type(exc).__name__)
-            for pending in group:
-                await self._settle([pending])
-            return
-        for pending, outcome in zip(group, outcomes, strict=True):
-            if not pending.future.done():
-                pending.future.set_result(outcome)
+        return await self.groups.submit(new.tenant_id, new)
 
     async def _write_group(self, batch: list[NewMessage]) -> list[Outcome]:
         name = "insert_message" if len(batch) == 1 else "insert_messages"
@@ -246,10 +147,8 @@ class MessageWriter:
         # its own transaction, without BEGIN and COMMIT to send and parse. The thread lookup
         # before it, for mail that answers some, is a read of its own: in one transaction
         # (READ COMMITTED) it would see no more and no less.
-        whole = (
-            not self.on_inserted
-            and caller.tenant_id in self._registered
-            and not any(new.existing_refs for new in batch)
+        whole = caller.tenant_id in self._registered and not any(
+            new.existing_refs or any(h.concerns(new) for h in self.on_inserted) for new in batch
         )
         unit = self.db.statement(caller, name) if whole else self.db.tenant(caller, name)
         try:
@@ -257,14 +156,15 @@ class MessageWriter:
                 existing: dict[bytes, BlobSize] = {}
                 if len(batch) == 1 and batch[0].existing_refs:
                     existing = await _reference_existing(tx, batch[0])
-                threads = await _threads(tx, batch)
-                rows = [ready(new, existing, threads[new.storage_key]) for new in batch]
+                parents = await _parents(tx, batch)
+                rows = [_ready(new, existing, parents[new.storage_key]) for new in batch]
                 inserted = await tx.messages.insert(rows, blob_writes(batch))
                 tenant = batch[0].tenant_id
                 if tenant not in self._registered:
                     await tx.tenants.register()
                 for hook in self.on_inserted:
-                    await hook(tx, inserted)
+                    if any(hook.concerns(new) for new in batch):
+                        await hook.run(tx, inserted)
         except MessageConflict:
             if len(batch) == 1:
                 return [CONFLICT]
@@ -286,12 +186,40 @@ async def _reference_existing(tx: UnitOfWork, new: NewMessage) -> dict[bytes, Bl
     return found
 
 
-async def _threads(tx: UnitOfWork, batch: Sequence[NewMessage]) -> dict[str, Thread]:
-    """The thread each message of the group joins (see core.threading)."""
+async def _parents(
+    tx: UnitOfWork, batch: Sequence[NewMessage]
+) -> dict[str, ThreadCandidate | None]:
+    """The stored message each message of the group answers (see core.threading)."""
     wanted = sorted({ref for new in batch for ref in new.thread_refs})
     candidates = await tx.messages.thread_candidates(wanted) if wanted else []
-    threads = {}
-    for new in batch:
-        chosen = threading.choose(new.thread_refs, new.envelope.in_reply_to, candidates)
-        threads[new.storage_key] = chosen or Thread(new.new_thread_id)
-    return threads
+    return {
+        new.storage_key: threading.parent(new.thread_refs, new.envelope.in_reply_to, candidates)
+        for new in batch
+    }
+
+
+def _ready(
+    new: NewMessage, existing: Mapping[bytes, BlobSize], parent: ThreadCandidate | None
+) -> ReadyMessage:
+    """The message with its thread (its parent's, or one of its own), what it inherits from
+    its parent, and, for a bounce, the message it reports on."""
+    new = linking.inherit(new, parent)
+    thread = Thread(parent.thread_id, parent.storage_key) if parent else Thread(new.new_thread_id)
+    message = ready(new, existing, thread)
+    if new.bounce is not None and parent is not None:
+        message = replace(
+            message, bounce=replace(new.bounce, original_storage_key=parent.storage_key)
+        )
+    elif new.bounce is not None:
+        message = replace(message, bounce=new.bounce)
+    return message
+
+
+def _fits(group: Sequence[NewMessage], new: NewMessage) -> bool:
+    """Repeats of one key or request id go to separate groups, so that the later one sees the
+    earlier one as an existing row."""
+    return all(
+        new.storage_key != other.storage_key
+        and (new.request_id is None or new.request_id != other.request_id)
+        for other in group
+    )

@@ -27,6 +27,7 @@ from service.errors import (
 from service.models import Caller
 from service.store.blobs import BlobReads, BlobRepository
 from service.store.dictionaries import DictionaryRepository
+from service.store.events import EventRepository, StatsRepository
 from service.store.messages import MessageRepository
 from service.store.tenants import TenantRepository
 from service.store.uploads import GcRepository, UploadRepository
@@ -91,6 +92,16 @@ class UnitOfWork:
     def dictionaries(self) -> DictionaryRepository:
         """The tenant's zstd dictionaries."""
         return DictionaryRepository(self.conn, self._tenant())
+
+    @property
+    def events(self) -> EventRepository:
+        """Status events and the messages' lifecycles."""
+        return EventRepository(self.conn, self._tenant())
+
+    @property
+    def stats(self) -> StatsRepository:
+        """Campaign statistics."""
+        return StatsRepository(self.conn, self._tenant())
 
     @property
     def reads(self) -> BlobReads:

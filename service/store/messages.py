@@ -195,6 +195,22 @@ class MessageRepository:
         found: list[ThreadCandidate] = await cur.fetchall()
         return found
 
+    async def thread(self, thread_id: str, limit: int) -> list[Message]:
+        """A conversation's messages, oldest first (at most `limit`)."""
+        found = await records(
+            self._conn,
+            MessageRow,
+            _q("select_thread"),
+            {"tenant_id": self._tenant, "thread_id": thread_id, "limit": limit},
+        )
+        return await self.with_attachments(found)
+
+    async def with_attachments(self, found: Sequence[MessageRow]) -> list[Message]:
+        """Message rows as models, with the attachments of those that have some."""
+        keys = [r.storage_key for r in found if r.attachment_count]
+        attachments = await self._attachments(keys) if keys else {}
+        return [rows.message(r, attachments.get(r.storage_key, ())) for r in found]
+
     async def _attachments(self, storage_keys: list[str]) -> dict[str, list[AttachmentRow]]:
         cur = self._conn.cursor(row_factory=class_row(AttachmentRow))
         await cur.execute(
@@ -287,10 +303,7 @@ class MessageRepository:
         statement = sql.SQL(_q("select_page")).format(where=where)
         cur = self._conn.cursor(row_factory=class_row(MessageRow))
         await cur.execute(statement, params | {"limit": limit})
-        found = await cur.fetchall()
-        with_attachments = [r.storage_key for r in found if r.attachment_count]
-        attachments = await self._attachments(with_attachments) if with_attachments else {}
-        return [rows.message(r, attachments.get(r.storage_key, ())) for r in found]
+        return await self.with_attachments(await cur.fetchall())
 
     async def delete(self, storage_key: str) -> int | None:
         """Deletes a message and releases its blob references; how many blobs it left

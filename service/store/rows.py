@@ -9,8 +9,8 @@ a field here (and in the mapping functions below), the model, and the proto conv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from service.core.ports import ReadyMessage
 from service.models import (
     Address,
     Attachment,
+    BounceInfo,
     Classification,
     Direction,
     Envelope,
@@ -77,6 +78,14 @@ class MessageRow:
     ingest_hash: bytes | None
     parse_status: str
     parse_warnings: list[str] | None
+    sequence_step: int
+    delivered_at: datetime | None
+    opened_at: datetime | None
+    clicked_at: datetime | None
+    replied_at: datetime | None
+    bounced_at: datetime | None
+    failed_at: datetime | None
+    bounce: dict[str, Any] | None  # BounceInfo's fields
 
 
 # Filled by the database on insert (defaults), never sent.
@@ -249,7 +258,7 @@ def message(
     return Message(
         tenant_id=row.tenant_id,
         storage_key=row.storage_key,
-        owner=Owner(row.email_account_id, row.campaign_id, row.lead_id),
+        owner=Owner(row.email_account_id, row.campaign_id, row.lead_id, row.sequence_step),
         kind=Classification(
             Direction(row.direction), MessageType(row.message_type), MessageStatus(row.status)
         ),
@@ -271,12 +280,39 @@ def message(
             sent_at=row.sent_at,
             expires_at=row.expires_at,
             archived_at=row.archived_at,
+            delivered_at=row.delivered_at,
+            opened_at=row.opened_at,
+            clicked_at=row.clicked_at,
+            replied_at=row.replied_at,
+            bounced_at=row.bounced_at,
+            failed_at=row.failed_at,
         ),
         size=Sizes(row.raw_size_bytes, row.stored_size_bytes, bytes(row.content_hash).hex()),
         attachments=tuple(attachment(a) for a in attachments),
         labels=dict(row.labels),
         parse=Parse(row.parse_status, tuple(row.parse_warnings or ())),
+        bounce=bounce_info(row.bounce),
     )
+
+
+def bounce_info(stored: Mapping[str, Any] | None) -> BounceInfo | None:
+    """email_messages.bounce as the model (unknown keys ignored, missing ones defaulted)."""
+    if not stored:
+        return None
+    return BounceInfo(
+        bounce_class=str(stored.get("bounce_class", "hard")),
+        status_code=str(stored.get("status_code", "")),
+        reason=str(stored.get("reason", "other")),
+        diagnostic=str(stored.get("diagnostic", "")),
+        failed_recipient=str(stored.get("failed_recipient", "")),
+        original_storage_key=str(stored.get("original_storage_key", "")),
+        delayed=bool(stored.get("delayed", False)),
+    )
+
+
+def stored_bounce(bounce: BounceInfo | None) -> dict[str, Any] | None:
+    """A BounceInfo as email_messages.bounce stores it."""
+    return None if bounce is None else asdict(bounce)
 
 
 def headers(stored: Sequence[StoredHeader]) -> tuple[Header, ...]:
@@ -344,6 +380,14 @@ def new_message_row(ready: ReadyMessage) -> MessageRow:
         ingest_hash=new.ingest_hash,
         parse_status=new.parse.status,
         parse_warnings=list(new.parse.warnings) or None,
+        sequence_step=new.owner.sequence_step,
+        delivered_at=None,
+        opened_at=None,
+        clicked_at=None,
+        replied_at=None,
+        bounced_at=None,
+        failed_at=None,
+        bounce=stored_bounce(ready.bounce),
     )
 
 

@@ -247,11 +247,7 @@ async def test_usage_reports_dedup_and_compression(stub: Stub, tenant: str) -> N
 @pytest.mark.parametrize(
     "rpc",
     [
-        "UpdateMessageStatus",
         "SearchMessages",
-        "GetThread",
-        "ListMessageEvents",
-        "GetCampaignStats",
         "ListChanges",
         "WatchChanges",
         "ArchiveMessage",

@@ -144,6 +144,15 @@ USES: dict[str, Use] = {
         statement="SELECT value FROM service_secrets WHERE name = 'page_token'",
     ),
     "schema_migrations_pkey": Use("each migration is recorded once", unique_only=True),
+    "message_events_pkey": Use(
+        "ListMessageEvents: a message's events in time order (and deleting its message)",
+        "events",
+        "history",
+        {"storage_key": "k"},
+    ),
+    "message_events_event_id": Use(
+        "a repeated event_id finds the event it repeats", "events", "known", {"event_ids": ["e"]}
+    ),
 }
 
 
@@ -170,7 +179,7 @@ async def _fill(app: App) -> None:
 
     async def one(i: int) -> None:
         tenant = TENANT if i % 4 else other
-        await app.messages.store_message(
+        stored = await app.messages.store_message(
             Caller(tenant),
             store_input(
                 campaign_id=f"camp-{i % 12}",
@@ -180,6 +189,11 @@ async def _fill(app: App) -> None:
                 attachments=(pdf,) if i % 50 == 0 else (),
             ),
         )
+        for status in (models.MessageStatus.SENT, models.MessageStatus.DELIVERED)[: i % 3]:
+            event = models.StatusEventInput(
+                status, storage_key=stored.message.storage_key, event_id=f"{status}-{i}"
+            )
+            await app.events.record(Caller(tenant), event)
 
     for start in range(0, 1200, 100):
         await asyncio.gather(*(one(i) for i in range(start, start + 100)))

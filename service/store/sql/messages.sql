@@ -60,10 +60,19 @@ WHERE m.tenant_id = %(tenant_id)s AND m.email_account_id = %(email_account_id)s
   AND m.ingest_hash = %(ingest_hash)s
 
 -- name: thread_candidates
--- The stored messages a new one may answer, found by Message-ID.
-SELECT message_id_header, thread_id, storage_key, created_at FROM email_messages
+-- The stored messages a new one may answer, found by Message-ID, with what a reply inherits.
+SELECT message_id_header, thread_id, storage_key, created_at, direction, campaign_id, lead_id,
+       sequence_step
+FROM email_messages
 WHERE tenant_id = %(tenant_id)s AND message_id_header <> ''
   AND message_id_header = ANY(%(message_ids)s::text[])
+
+-- name: select_thread
+-- GetThread: a conversation's messages, oldest first (email_messages_thread, read backwards).
+SELECT {m.message_columns} FROM email_messages m
+WHERE m.tenant_id = %(tenant_id)s AND m.thread_id = %(thread_id)s
+ORDER BY m.created_at, m.storage_key
+LIMIT %(limit)s
 
 -- name: select_attachments
 SELECT {attachment_columns} FROM attachments
