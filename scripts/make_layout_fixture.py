@@ -1,7 +1,8 @@
 """Writes tests/fixtures/layout_<version>.json.gz: a database as this release writes it.
 
-Run with the code of the release whose layout the fixture keeps (it was run at the last
-commit before migration 0008 changed how small content is stored):
+Run with the code of the release whose layout the fixture keeps (layout_0007: the last commit
+before migration 0008 changed how small content is stored; layout_0010: the last release
+before the lifecycle columns of 0011):
 
     .venv/bin/python scripts/make_layout_fixture.py
 

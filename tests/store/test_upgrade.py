@@ -104,6 +104,14 @@ async def _answers(app: App, tenant: str) -> dict[str, Any]:
     return found
 
 
+def _migration(url: str) -> int:
+    """The last migration applied to a database."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def _without_volatile(messages: dict[str, Any]) -> dict[str, Any]:
     return {
         key: m | {"full": {k: v for k, v in m["full"].items() if k not in VOLATILE}}
@@ -117,6 +125,7 @@ async def test_old_database_upgrades_and_reads_back_exactly(
     """After migrating, every message of the old release reads back as it did: headers,
     bodies, raw bytes, attachments; and the usage figures of raw content are unchanged."""
     url, expected = old_database
+    written_at = _migration(url)
     apply_migrations(url)
     app = App(config, url, pool_size=4)
     await app.open()
@@ -129,6 +138,8 @@ async def test_old_database_upgrades_and_reads_back_exactly(
             )
             for field in ("messageCount", "attachmentCount", "rawBytes"):
                 assert usage.get(field) == answers["usage"].get(field), field
+        if written_at >= 8:
+            return  # written in packs already: nothing for recompress to move
         # Then `emailstore recompress` moves the old rows into packs: still the same answers.
         job = Recompressor(app.db, app.dictionaries, config.zstd_level, config.inline_max_bytes)
         for tenant, answers in expected.items():
@@ -145,6 +156,8 @@ def test_migration_0006_backfills_message_refs_as_the_write_path_counted(
     """Migration 0006, run over messages stored before it, counts the referencing messages of
     each blob as the write path does (the fixture's rows were counted by the write path)."""
     url, _ = old_database
+    if _migration(url) != 7:
+        pytest.skip("re-runs migration 0006 on the schema of 0007 only")
     query = "SELECT tenant_id, sha256, refcount, message_refs FROM blobs ORDER BY 1, 2"
     with psycopg.connect(url, autocommit=True) as conn:
         written = conn.execute(query).fetchall()
