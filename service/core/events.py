@@ -135,14 +135,12 @@ async def apply_events(tx: UnitOfWork, requests: Sequence[EventRequest]) -> list
             seen[event.event_id] = (key, request.fingerprint)
         resolved.append((key, False))
     changes = [StateChange(k, life) for k, life in lives.items() if life != by_key[k].lifecycle]
+    changed = {c.storage_key for c in changes}
+    unchanged = sorted({r[0] for r in resolved if isinstance(r, tuple) and r[0] not in changed})
     messages: dict[str, Message] = {}
-    if rows or changes:
-        messages = {m.storage_key: m for m in await tx.events.record(rows, changes)}
-    unchanged = {r[0] for r in resolved if isinstance(r, tuple) and r[0] not in messages}
-    for key in sorted(unchanged):
-        found = await tx.messages.by_key(key)
-        if found is not None:
-            messages[key] = found.message
+    if rows or changes or unchanged:
+        found = await tx.events.record(rows, changes, unchanged)
+        messages = {m.storage_key: m for m in found}
     outcomes: list[Outcome] = []
     for r in resolved:
         if isinstance(r, EmailStoreError):

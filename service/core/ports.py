@@ -580,10 +580,14 @@ class EventStore(Protocol):
         ...
 
     async def record(
-        self, events: Sequence[NewEvent], changes: Sequence[StateChange]
+        self,
+        events: Sequence[NewEvent],
+        changes: Sequence[StateChange],
+        unchanged: Sequence[str] = (),
     ) -> list[Message]:
         """Inserts the events and stores the changed lifecycles in one statement; the changed
-        messages. EventIdTaken when an event id was recorded meanwhile."""
+        messages, and those with the `unchanged` keys as they stand. EventIdTaken when an
+        event id was recorded meanwhile."""
         ...
 
     async def history(self, storage_key: str) -> list[MessageEvent]:

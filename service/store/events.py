@@ -162,10 +162,13 @@ class EventRepository:
         ]
 
     async def record(
-        self, events: Sequence[NewEvent], changes: Sequence[StateChange]
+        self,
+        events: Sequence[NewEvent],
+        changes: Sequence[StateChange],
+        unchanged: Sequence[str] = (),
     ) -> list[Message]:
         """Inserts the events and stores the changed lifecycles in one statement; the changed
-        messages (with their attachments)."""
+        messages and the `unchanged` ones (with their attachments)."""
         cur = self._conn.cursor(row_factory=class_row(MessageRow))
         try:
             await cur.execute(
@@ -174,6 +177,7 @@ class EventRepository:
                     "tenant_id": self._tenant,
                     "events": rows.jsonb([_event(e) for e in events]),
                     "changes": rows.jsonb([_change(c) for c in changes]),
+                    "unchanged": list(unchanged),
                 },
             )
         except pg_errors.UniqueViolation as exc:

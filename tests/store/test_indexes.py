@@ -150,6 +150,12 @@ USES: dict[str, Use] = {
         "history",
         {"storage_key": "k"},
     ),
+    "email_messages_answers": Use(
+        "GetCampaignStats: the inbound mail answering a campaign's messages",
+        "stats",
+        "campaign",
+        {"campaign_id": "camp-1", "created_after": None, "created_before": None},
+    ),
     "message_events_event_id": Use(
         "a repeated event_id finds the event it repeats", "events", "known", {"event_ids": ["e"]}
     ),

@@ -19,22 +19,29 @@ WHERE tenant_id = %(tenant_id)s AND event_id IS NOT NULL
   AND event_id = ANY(%(event_ids)s::text[])
 
 -- name: record
--- New events, and the lifecycle of the messages they changed, in one statement. An event id
--- recorded meanwhile by another process is a unique violation: nothing is written.
+-- New events, the lifecycle of the messages they changed, and the messages events named but
+-- did not change (%(unchanged)s: repeats, events that add nothing), in one statement. An
+-- event id recorded meanwhile by another process is a unique violation: nothing is written.
 WITH e AS (
     INSERT INTO message_events (tenant_id, storage_key, event_id, status, occurred_at, source,
                                 detail, fingerprint)
     SELECT %(tenant_id)s, storage_key, event_id, status, occurred_at, source, detail,
            fingerprint
     FROM jsonb_populate_recordset(NULL::message_events, %(events)s)
+), u AS (
+    UPDATE email_messages m
+    SET status = c.status, sent_at = c.sent_at, delivered_at = c.delivered_at,
+        opened_at = c.opened_at, clicked_at = c.clicked_at, replied_at = c.replied_at,
+        bounced_at = c.bounced_at, failed_at = c.failed_at, bounce = c.bounce,
+        updated_at = now()
+    FROM jsonb_populate_recordset(NULL::email_messages, %(changes)s) c
+    WHERE m.tenant_id = %(tenant_id)s AND m.storage_key = c.storage_key
+    RETURNING {m.message_columns}
 )
-UPDATE email_messages m
-SET status = c.status, sent_at = c.sent_at, delivered_at = c.delivered_at,
-    opened_at = c.opened_at, clicked_at = c.clicked_at, replied_at = c.replied_at,
-    bounced_at = c.bounced_at, failed_at = c.failed_at, bounce = c.bounce, updated_at = now()
-FROM jsonb_populate_recordset(NULL::email_messages, %(changes)s) c
-WHERE m.tenant_id = %(tenant_id)s AND m.storage_key = c.storage_key
-RETURNING {m.message_columns}
+SELECT * FROM u
+UNION ALL
+SELECT {m.message_columns} FROM email_messages m
+WHERE m.tenant_id = %(tenant_id)s AND m.storage_key = ANY(%(unchanged)s::text[])
 
 -- name: history
 -- A message's events in the order they occurred (then in the order they were recorded).

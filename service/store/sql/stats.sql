@@ -37,7 +37,7 @@ WITH o AS MATERIALIZED (
            count(*) FILTER (WHERE r.message_type = 'auto_reply') AS auto_replies
     FROM email_messages r JOIN o p ON p.storage_key = r.parent_storage_key
     WHERE r.tenant_id = %(tenant_id)s AND r.campaign_id = %(campaign_id)s
-      AND r.direction = 'inbound'
+      AND r.direction = 'inbound' AND r.parent_storage_key <> ''
     GROUP BY GROUPING SETS ((p.sequence_step), ())
 ), reasons AS (
     SELECT CASE WHEN grouping(sequence_step) = 1 THEN -1 ELSE sequence_step END AS step,
@@ -46,13 +46,21 @@ WITH o AS MATERIALIZED (
     GROUP BY GROUPING SETS ((sequence_step, coalesce(bounce ->> 'reason', 'other')),
                             (coalesce(bounce ->> 'reason', 'other')))
 ), days AS (
-    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, k, count(*) AS n
-    FROM o, LATERAL (VALUES ('sent', sent_at), ('delivered', delivered_at),
-                            ('opened', opened_at), ('clicked', clicked_at),
-                            ('replied', replied_at),
-                            ('bounced', CASE WHEN status = 'bounced' THEN bounced_at END)) v(k, t)
-    WHERE t IS NOT NULL
-    GROUP BY 1, 2
+    -- One pass per status over the materialised rows: cheaper than a row per (message,
+    -- status) through a lateral join. Sessions run in UTC (database.py), so ::date is the
+    -- UTC day.
+    SELECT sent_at::date AS day, 'sent' AS k, count(*) AS n
+    FROM o WHERE sent_at IS NOT NULL GROUP BY 1
+    UNION ALL SELECT delivered_at::date, 'delivered', count(*)
+    FROM o WHERE delivered_at IS NOT NULL GROUP BY 1
+    UNION ALL SELECT opened_at::date, 'opened', count(*)
+    FROM o WHERE opened_at IS NOT NULL GROUP BY 1
+    UNION ALL SELECT clicked_at::date, 'clicked', count(*)
+    FROM o WHERE clicked_at IS NOT NULL GROUP BY 1
+    UNION ALL SELECT replied_at::date, 'replied', count(*)
+    FROM o WHERE replied_at IS NOT NULL GROUP BY 1
+    UNION ALL SELECT bounced_at::date, 'bounced', count(*)
+    FROM o WHERE status = 'bounced' AND bounced_at IS NOT NULL GROUP BY 1
 )
 SELECT (SELECT coalesce(jsonb_agg(to_jsonb(c)), '[]') FROM counts c) AS counts,
        (SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') FROM answers a) AS answers,
