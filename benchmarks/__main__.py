@@ -15,7 +15,8 @@ the corpus of benchmarks/corpus.py (personalised outbound cold email of several 
 * GetMessage FULL latency (one caller, p50) beside a bare psycopg read of the minimal
   writer's two rows with the bodies decompressed, and beside gRPC alone;
 * storage (benchmarks/storage.py), attachments (benchmarks/blobs.py), raw ingest
-  (benchmarks/ingest.py).
+  (benchmarks/ingest.py), status events and campaign statistics at a million stored
+  messages (benchmarks/events.py).
 
 Machines here are noisy: read the ratios, not the absolute times.
 """
@@ -40,7 +41,7 @@ from emailstore.v1 import emailstore_pb2 as pb
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 
 from benchmarks import baseline as bare_psycopg
-from benchmarks import blobs, harness, ingest, storage
+from benchmarks import blobs, events, harness, ingest, storage
 from benchmarks.corpus import ColdEmail, outbound
 from benchmarks.requests import store_request
 from service.store.embedded import EmbeddedPostgres
@@ -311,10 +312,16 @@ async def main() -> int:
     parser.add_argument("--reads", type=int, default=500, help="GetMessage FULL calls")
     parser.add_argument(
         "--only",
-        choices=["messages", "storage", "blobs", "ingest"],
+        choices=["messages", "storage", "blobs", "ingest", "events"],
         help="run one group of scenarios only",
     )
     parser.add_argument("--ingest-messages", type=int, default=1000)
+    parser.add_argument(
+        "--events-stored", type=int, default=1_000_000, help="messages seeded for events"
+    )
+    parser.add_argument("--events", type=int, default=10_000, help="unary and bare events")
+    parser.add_argument("--events-stream", type=int, default=20_000, help="streamed events")
+    parser.add_argument("--stats-calls", type=int, default=50)
     args = parser.parse_args()
 
     total = args.messages + args.warmup
@@ -346,6 +353,10 @@ async def main() -> int:
         if args.only in (None, "ingest"):
             table = await ingest.run(port, args.ingest_messages, service_db)
             tables.append(("Raw ingest", table))
+        if args.only in (None, "events"):
+            tables.append(
+                ("Lifecycle events and campaign stats", await events.run(admin_url, args))
+            )
     finally:
         if server is not None:
             await harness.stop_server(server)

@@ -3,7 +3,9 @@
 * ``python -m benchmarks.grpc_reference PORT`` stores nothing: UploadBlob reads and drops the
   stream; DownloadAttachment streams ``read_limit`` zero bytes from memory in 256 KiB messages;
   StoreMessage, StoreMessages and IngestRawMessage answer each message with its key and
-  subject (or size), unstored; GetMessage answers with a message of a typical size (FULL).
+  subject (or size), unstored; GetMessage answers with a message of a typical size (FULL);
+  UpdateMessageStatus and RecordMessageEvents answer each event with a typical message's
+  metadata.
 * ``python -m benchmarks.grpc_reference PORT DATABASE_URL`` does, behind the same RPCs, exactly
   what the benchmark's database limits do and nothing else: UploadBlob COPYs the received bytes
   in 256 KiB rows into ``bench_bytea_ref`` in one transaction (``upload_id`` is the row id);
@@ -49,6 +51,31 @@ _FULL = pb.Message(
 )
 
 
+# What an event's answer weighs: the message's metadata after the event.
+_AFTER_EVENT = pb.Message(
+    storage_key="email_01jdw2reference00000000000",
+    tenant_id="00000000-0000-4000-8000-000000000000",
+    email_account_id="acct-01",
+    campaign_id="camp-001",
+    lead_id="lead-001-00001",
+    direction=pb.OUTBOUND,
+    status=pb.OPENED,
+    from_address=pb.Address(email="sam1@tryvectorpath.com", name="Sam Carter"),
+    to=[pb.Address(email="lead-001-00001@example.com")],
+    subject="Quick question about lead-001-00001",
+    message_id_header="<email_seed00000001@mail.tryvectorpath.com>",
+    sequence_step=1,
+)
+
+
+def _after_event(request: pb.UpdateMessageStatusRequest) -> pb.Message:
+    message = pb.Message()
+    message.CopyFrom(_AFTER_EVENT)
+    message.storage_key = request.storage_key
+    message.status = request.status
+    return message
+
+
 class NullStore(pb_grpc.EmailStoreServicer):
     """Moves bytes and messages, and nothing else."""
 
@@ -71,6 +98,17 @@ class NullStore(pb_grpc.EmailStoreServicer):
 
     async def GetMessage(self, request: pb.GetMessageRequest, context: Any) -> pb.Message:
         return _FULL
+
+    async def UpdateMessageStatus(
+        self, request: pb.UpdateMessageStatusRequest, context: Any
+    ) -> pb.Message:
+        return _after_event(request)
+
+    async def RecordMessageEvents(
+        self, request_iterator: AsyncIterator[pb.UpdateMessageStatusRequest], context: Any
+    ) -> AsyncIterator[pb.RecordMessageEventResponse]:
+        async for request in request_iterator:
+            yield pb.RecordMessageEventResponse(message=_after_event(request))
 
     async def UploadBlob(
         self, request_iterator: AsyncIterator[pb.UploadBlobRequest], context: Any

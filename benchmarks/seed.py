@@ -1,0 +1,271 @@
+"""Seeding a million messages fast: COPY rows built by the service's own row code.
+
+`seed` writes outbound campaign mail (and the replies it drew) straight into email_messages
+and message_events with COPY, in the layout the service writes: the rows are
+`service.store.rows.MessageRow`s and the column list is the service's insert list, so what
+is measured afterwards runs on tables shaped exactly as production's. No content rows:
+the lifecycle benchmark reads and writes metadata and events only.
+
+Campaigns are interleaved (message i belongs to campaign i mod campaigns), as a platform
+sending many campaigns at once writes them, so a campaign's rows are spread over the table
+rather than packed together. Each message reached a status drawn at random, with per-status
+times in order; replied ones have an inbound reply linked to them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from service.store import rows
+
+# Fractions of outbound messages that reached each status (of those that reached the one
+# before): what cold email typically sees.
+DELIVERED, OPENED, CLICKED, REPLIED, BOUNCED = 0.93, 0.45, 0.12, 0.06, 0.05
+_STATUS_COLUMNS = ("sent_at", "delivered_at", "opened_at", "clicked_at", "replied_at")
+_EVENT_COLUMNS = (
+    "tenant_id",
+    "storage_key",
+    "event_id",
+    "status",
+    "occurred_at",
+    "recorded_at",
+    "source",
+    "detail",
+)
+_REASONS = ("unknown_recipient", "mailbox_full", "policy", "dns", "other")
+LEADS = 4000  # per campaign
+START = datetime(2026, 9, 1, tzinfo=UTC)
+DAYS = 60
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What seed wrote."""
+
+    outbound: int
+    inbound: int
+    events: int
+
+
+def campaign_id(index: int) -> str:
+    """The id of campaign `index`."""
+    return f"camp-{index:03d}"
+
+
+def storage_key(index: int) -> str:
+    """The storage key of outbound message `index`."""
+    return f"email_seed{index:08d}"
+
+
+def _template(tenant: str) -> rows.MessageRow:
+    return rows.MessageRow(
+        tenant_id=tenant,
+        storage_key="",
+        email_account_id="",
+        campaign_id="",
+        lead_id="",
+        direction="outbound",
+        message_type="email",
+        status="sent",
+        from_email="",
+        from_name="Sam Carter",
+        to_email="",
+        recipients={},
+        subject="",
+        message_id_header="",
+        in_reply_to="",
+        references=[],
+        thread_id="",
+        parent_storage_key="",
+        created_at=START,
+        updated_at=START,
+        sent_at=None,
+        expires_at=None,
+        archived_at=None,
+        raw_size_bytes=2400,
+        stored_size_bytes=700,
+        content_hash=b"\x00" * 32,
+        attachment_count=0,
+        labels={},
+        request_id=None,
+        request_fingerprint=b"",
+        ingest_hash=None,
+        parse_status="structured",
+        parse_warnings=None,
+        sequence_step=1,
+        delivered_at=None,
+        opened_at=None,
+        clicked_at=None,
+        replied_at=None,
+        bounced_at=None,
+        failed_at=None,
+        bounce=None,
+    )
+
+
+_COLUMNS = (*rows.MESSAGE_INSERT_COLUMNS, "created_at", "updated_at")
+_JSON = {"recipients", "labels", "bounce", "parse_warnings"}
+
+
+def _values(row: rows.MessageRow) -> tuple[object, ...]:
+    values = vars(row)
+    return tuple(
+        json.dumps(values[c]) if c in _JSON and values[c] is not None else values[c]
+        for c in _COLUMNS
+    )
+
+
+def _outbound(
+    template: rows.MessageRow, index: int, campaign: int, position: int, rng: random.Random
+) -> tuple[rows.MessageRow, list[tuple[str, datetime]], rows.MessageRow | None]:
+    """Message `index`, the `position`th of its campaign: the events it had, and the reply
+    it drew (or None). A campaign's first 4,000 messages are step 1 (one per lead), the next
+    4,000 the first follow-up, the rest the second."""
+    lead = f"lead-{campaign:03d}-{position % LEADS:05d}"
+    step = 1 + min(position // LEADS, 2)
+    created = START + timedelta(seconds=rng.uniform(0, DAYS * 86400))
+    sent = created + timedelta(seconds=rng.uniform(1, 600))
+    times: dict[str, datetime | None] = dict.fromkeys(_STATUS_COLUMNS)
+    times["sent_at"] = sent
+    events = [("sent", sent)]
+    status, bounced_at, bounce = "sent", None, None
+    if rng.random() < BOUNCED:
+        status, bounced_at = "bounced", sent + timedelta(seconds=rng.uniform(5, 300))
+        hard = rng.random() < 0.7
+        bounce = {
+            "bounce_class": "hard" if hard else "soft",
+            "status_code": "5.1.1" if hard else "4.2.2",
+            "reason": rng.choice(_REASONS),
+            "diagnostic": "550 5.1.1 user unknown",
+            "failed_recipient": f"{lead}@example.com",
+            "original_storage_key": "",
+        }
+        events.append(("bounced", bounced_at))
+    else:
+        at = sent
+        for column, chance in zip(_STATUS_COLUMNS[1:4], (DELIVERED, OPENED, CLICKED), strict=True):
+            if rng.random() >= chance:
+                break
+            at += timedelta(seconds=rng.uniform(10, 86400))
+            times[column] = at
+            status = column.removesuffix("_at")
+            events.append((status, at))
+        if times["delivered_at"] and rng.random() < REPLIED:
+            at += timedelta(seconds=rng.uniform(60, 3 * 86400))
+            times["replied_at"] = at
+            status = "replied"
+            events.append(("replied", at))
+    key = storage_key(index)
+    message_id = f"<{key}@mail.tryvectorpath.com>"
+    to = f"{lead}@example.com"
+    row = replace(
+        template,
+        storage_key=key,
+        email_account_id=f"acct-{campaign % 20:02d}",
+        campaign_id=campaign_id(campaign),
+        lead_id=lead,
+        status=status,
+        from_email=f"sam{campaign % 20}@tryvectorpath.com",
+        to_email=to,
+        recipients={"to": [[to, ""]], "cc": [], "bcc": [], "reply_to": []},
+        subject=f"Quick question about {lead}",
+        message_id_header=message_id,
+        thread_id=key,
+        created_at=created,
+        updated_at=created,
+        sequence_step=step,
+        bounced_at=bounced_at,
+        bounce=bounce,
+        **times,
+    )
+    reply = None
+    if times["replied_at"] is not None:
+        reply_key = f"email_seedr{index:08d}"
+        reply = replace(
+            row,
+            storage_key=reply_key,
+            direction="inbound",
+            status="received",
+            from_email=to,
+            from_name="",
+            to_email=row.from_email,
+            recipients={"to": [[row.from_email, ""]], "cc": [], "bcc": [], "reply_to": []},
+            subject=f"Re: {row.subject}",
+            message_id_header=f"<{reply_key}@example.com>",
+            in_reply_to=message_id,
+            references=[message_id],
+            parent_storage_key=key,
+            created_at=times["replied_at"],
+            updated_at=times["replied_at"],
+            sent_at=times["replied_at"],
+            delivered_at=None,
+            opened_at=None,
+            clicked_at=None,
+            replied_at=None,
+            bounced_at=None,
+            bounce=None,
+            parse_status="parsed",
+        )
+    return row, events, reply
+
+
+def seed(
+    url: str,
+    tenant: str,
+    start: int,
+    stop: int,
+    campaigns: range,
+    seed: int = 7,
+) -> Seeded:
+    """Outbound messages start..stop-1 (keys `storage_key(index)`), dealt in turn to the
+    campaigns of the range, their replies and their events, by COPY; then ANALYZE, as
+    autovacuum would after such growth."""
+    rng = random.Random(seed * 1_000_003 + start)
+    template = _template(tenant)
+    outbound = inbound = events = 0
+    replies: list[rows.MessageRow] = []
+    pending: list[tuple[object, ...]] = []
+    with psycopg.connect(url) as conn:
+        with conn.cursor() as cur:
+            columns = ", ".join(f'"{c}"' for c in _COLUMNS)
+            with cur.copy(f"COPY email_messages ({columns}) FROM STDIN") as copy:
+                for index in range(start, stop):
+                    turn = index - start
+                    campaign = campaigns[turn % len(campaigns)]
+                    position = turn // len(campaigns)
+                    row, happened, reply = _outbound(template, index, campaign, position, rng)
+                    copy.write_row(_values(row))
+                    outbound += 1
+                    if reply is not None:
+                        replies.append(reply)
+                    for n, (status, at) in enumerate(happened):
+                        pending.append(
+                            (
+                                tenant,
+                                row.storage_key,
+                                f"esp-{index}-{n}",
+                                status,
+                                at,
+                                at,
+                                "caller",
+                                '{"ip": "203.0.113.7"}',
+                            )
+                        )
+                for reply in replies:
+                    copy.write_row(_values(reply))
+                    inbound += 1
+            event_columns = ", ".join(_EVENT_COLUMNS)
+            with cur.copy(f"COPY message_events ({event_columns}) FROM STDIN") as copy:
+                for event in pending:
+                    copy.write_row(event)
+                    events += 1
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE email_messages")
+        conn.execute("ANALYZE message_events")
+    return Seeded(outbound, inbound, events)
