@@ -57,10 +57,12 @@ async def _run(argv: list[str]) -> tuple[int, str, str]:
 
 
 async def test_readme_examples_work_when_pasted(server: EmailStoreServer) -> None:
-    """list, describe, health, StoreMessage then GetMessage, ListMessages, usage: all succeed."""
+    """list, describe, health, StoreMessage then GetMessage, ListMessages, an open event,
+    campaign stats, usage: all succeed."""
     commands = readme_commands()
-    assert len(commands) == 7
-    listed, described, health, stored, got, listing, usage = await _outputs(server, commands)
+    assert len(commands) == 9
+    outputs = await _outputs(server, commands)
+    listed, described, health, stored, got, listing, opened, stats, usage = outputs
     assert set(listed.split()) >= {
         "emailstore.v1.EmailStore",
         "grpc.health.v1.Health",
@@ -76,6 +78,12 @@ async def test_readme_examples_work_when_pasted(server: EmailStoreServer) -> Non
     assert message["htmlBody"] == "<p>Hi Jane,</p><p>Worth a quick chat next week?</p>"
     assert message["headers"] == [{"name": "List-Unsubscribe", "value": "<mailto:unsub@acme.io>"}]
     assert [m["storageKey"] for m in json.loads(listing)["messages"]] == ["welcome-1"]
+    # The open implies the send and the delivery; each time is the open's.
+    after = json.loads(opened)
+    assert after["status"] == "OPENED"
+    assert after["openedAt"] == after["deliveredAt"] == "2026-11-03T09:30:00Z"
+    figures = json.loads(stats)
+    assert (figures["totalMessages"], figures["opened"], figures["delivered"]) == ("1", "1", "1")
     assert json.loads(usage)["messageCount"] == "1"
 
 
