@@ -22,11 +22,13 @@ from service.core.analytics import AnalyticsService
 from service.core.dictionaries import DictionaryBook, DictionarySettings
 from service.core.downloads import DownloadService
 from service.core.events import EventService
+from service.core.feed import FeedService
 from service.core.gc import GarbageCollector
 from service.core.ingest import IngestService
 from service.core.messages import MessageService
 from service.core.page_tokens import PageTokens
 from service.core.parser_pool import ParserPool
+from service.core.search import SearchService
 from service.core.uploads import UploadService
 from service.core.writer import InsertHook, MessageWriter
 from service.store.database import Database
@@ -97,6 +99,7 @@ class App:
         )
         self.events = EventService(config, self.db)
         self.analytics = AnalyticsService(self.db)
+        self.feed = FeedService(config, self.db)
         self.uploads = UploadService(config, self.db)
         self.downloads = DownloadService(self.db)
         self.gc = GarbageCollector(self.db, config.blob_grace_s)
@@ -114,6 +117,7 @@ class App:
         self._parser: ParserPool | None = None
         self._messages: MessageService | None = None
         self._ingest: IngestService | None = None
+        self._search: SearchService | None = None
 
     async def open(self) -> None:
         """Opens the pool (waiting until it works) and builds the use cases that need it."""
@@ -126,6 +130,7 @@ class App:
         self._messages = MessageService(
             self.config, self.db, self.writer, PageTokens(secret), self.dictionaries
         )
+        self._search = SearchService(self.db, PageTokens(secret))
 
     @property
     def messages(self) -> MessageService:
@@ -133,6 +138,13 @@ class App:
         if self._messages is None:
             raise RuntimeError("App.open() first")
         return self._messages
+
+    @property
+    def search(self) -> SearchService:
+        """SearchMessages."""
+        if self._search is None:
+            raise RuntimeError("App.open() first")
+        return self._search
 
     @property
     def ingest(self) -> IngestService:

@@ -312,6 +312,15 @@ class ListMessagesInput:
 
 
 @dataclass(frozen=True)
+class SearchMessagesInput:
+    """A SearchMessages request (the query as given: service.core.search parses it)."""
+
+    query: str
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
 class MessagePage:
     """One page of messages and the token for the next (empty at the end)."""
 
@@ -512,3 +521,33 @@ class CampaignStats:
     total: StatusCounts
     steps: tuple[StatusCounts, ...] = ()
     days: tuple[DailyCounts, ...] = ()
+
+
+class ChangeKind(StrEnum):
+    """What happened to a message, in the change feed."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of a tenant's change feed: its position, the message, what happened and when,
+    and what a consumer needs to act without a read (empty for DELETED)."""
+
+    sequence: int
+    storage_key: str
+    kind: ChangeKind
+    at: datetime
+    status: MessageStatus | None = None
+    campaign_id: str = ""
+    lead_id: str = ""
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """Changes after a sequence, in order, and where the next page starts."""
+
+    changes: tuple[Change, ...]
+    next_sequence: int

@@ -24,6 +24,7 @@ from service.api.reflection import DocumentedReflectionServicer
 from service.api.servicer import ITEMWISE_METHODS, EmailStoreServicer, UseCases
 from service.app import App, database, migrate
 from service.config import Config
+from service.store.feed import FeedListener
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class EmailStoreServer:
         self._health_task: asyncio.Task[None] | None = None
         self._gc_task: asyncio.Task[None] | None = None
         self._dict_task: asyncio.Task[None] | None = None
+        self._feed_tasks: list[asyncio.Task[None]] = []
+        self._listener = FeedListener(self.db.conninfo, self.app.feed.wakeup.fire)
         self._serving = False
 
     async def start(self) -> None:
@@ -91,6 +94,8 @@ class EmailStoreServer:
             downloads=self.app.downloads,
             events=self.app.events,
             analytics=self.app.analytics,
+            search=self.app.search,
+            feed=self.app.feed,
         )
         pb_grpc.add_EmailStoreServicer_to_server(
             EmailStoreServicer(cases, self.config.max_message_bytes), server
@@ -119,6 +124,11 @@ class EmailStoreServer:
             self._dict_task = asyncio.create_task(
                 self._check_dictionaries(), name="dictionary-trainer"
             )
+        self._feed_tasks = [
+            asyncio.create_task(self.app.feed.run_sequencer(), name="change-sequencer"),
+            asyncio.create_task(self.app.feed.run_pruner(), name="change-pruner"),
+        ]
+        self._listener.start()
 
     async def _set_serving(self, serving: bool) -> None:
         status = (
@@ -177,11 +187,13 @@ class EmailStoreServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """Stops in order: NOT_SERVING, stop accepting, drain in-flight RPCs, close the pool."""
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
-        for task in (self._health_task, self._gc_task, self._dict_task):
+        self.app.feed.close()  # watchers end with UNAVAILABLE, to resume elsewhere
+        for task in (self._health_task, self._gc_task, self._dict_task, *self._feed_tasks):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self._listener.stop()
         await self.health.enter_graceful_shutdown()
         if self.server is not None:
             await self.server.stop(grace)

@@ -205,6 +205,11 @@ def list_request(r: pb.ListMessagesRequest) -> models.ListMessagesInput:
     )
 
 
+def search_request(r: pb.SearchMessagesRequest) -> models.SearchMessagesInput:
+    """A SearchMessagesRequest as a model (the query is parsed by core)."""
+    return models.SearchMessagesInput(query=r.query, page_size=r.page_size, page_token=r.page_token)
+
+
 def _address_pb(a: models.Address) -> pb.Address:
     return pb.Address(email=a.email, name=a.name)
 
@@ -407,4 +412,26 @@ def campaign_stats(s: models.CampaignStats) -> pb.CampaignStats:
         )
         for d in s.days
     )
+    return out
+
+
+_CHANGE_KIND_PB = {
+    models.ChangeKind.CREATED: pb.CREATED,
+    models.ChangeKind.UPDATED: pb.UPDATED,
+    models.ChangeKind.DELETED: pb.DELETED,
+}
+
+
+def change(value: models.Change) -> pb.Change:
+    """A change of the feed."""
+    out = pb.Change(
+        sequence=value.sequence,
+        storage_key=value.storage_key,
+        kind=_CHANGE_KIND_PB[value.kind],
+        campaign_id=value.campaign_id,
+        lead_id=value.lead_id,
+    )
+    if value.status is not None:
+        out.status = _STATUS_PB[value.status]
+    _set_timestamp(out.at, value.at)
     return out

@@ -21,8 +21,10 @@ from service.core import validation
 from service.core.analytics import AnalyticsService
 from service.core.downloads import DownloadService
 from service.core.events import EventService
+from service.core.feed import FeedService
 from service.core.ingest import IngestService
 from service.core.messages import MessageService
+from service.core.search import SearchService
 from service.core.uploads import UploadService
 from service.errors import InvalidArgument, Unimplemented
 from service.models import Caller, UploadPart
@@ -50,6 +52,8 @@ class UseCases:
     downloads: DownloadService
     events: EventService
     analytics: AnalyticsService
+    search: SearchService
+    feed: FeedService
 
 
 def _caller(tenant_id: str, storage_key: str = "", field: str = "tenant_id") -> Caller:
@@ -271,8 +275,15 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
         async for response in _itemwise(request_iterator, one, pb.RecordMessageEventResponse):
             yield response
 
-    async def SearchMessages(self, request: Any, context: Context) -> Any:
-        raise _not_yet("SearchMessages")
+    async def SearchMessages(
+        self, request: pb.SearchMessagesRequest, context: Context
+    ) -> pb.ListMessagesResponse:
+        caller = _caller(request.tenant_id)
+        page = await self.cases.search.search(caller, convert.search_request(request))
+        return pb.ListMessagesResponse(
+            messages=[convert.message(m) for m in page.messages],
+            next_page_token=page.next_page_token,
+        )
 
     async def GetThread(self, request: pb.GetThreadRequest, context: Context) -> pb.Thread:
         caller = _caller(request.tenant_id)
@@ -295,12 +306,21 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
         )
         return convert.campaign_stats(stats)
 
-    async def ListChanges(self, request: Any, context: Context) -> Any:
-        raise _not_yet("ListChanges")
+    async def ListChanges(
+        self, request: pb.ListChangesRequest, context: Context
+    ) -> pb.ListChangesResponse:
+        caller = _caller(request.tenant_id)
+        page = await self.cases.feed.list_changes(caller, request.since_sequence, request.page_size)
+        return pb.ListChangesResponse(
+            changes=[convert.change(c) for c in page.changes], next_sequence=page.next_sequence
+        )
 
-    async def WatchChanges(self, request: Any, context: Context) -> Any:
-        raise _not_yet("WatchChanges")
-        yield
+    async def WatchChanges(
+        self, request: pb.WatchChangesRequest, context: Context
+    ) -> AsyncIterator[pb.Change]:
+        caller = _caller(request.tenant_id)
+        async for change in self.cases.feed.watch(caller, request.since_sequence):
+            yield convert.change(change)
 
     async def ArchiveMessage(self, request: Any, context: Context) -> Any:
         raise _not_yet("ArchiveMessage")

@@ -336,6 +336,14 @@ _TEXT_RECIPIENTS = (
 )
 _HTML_BREAK = re.compile(r"(?i)<(?:br|/p|/div|/tr|/li|/h\d|/table)\b[^<>]*>")
 _HTML_TAG = re.compile(r"<[^<>]*>")
+
+
+def html_as_text(markup: str) -> str:
+    """HTML as plain text, roughly: line breaks where blocks end, tags dropped, entities
+    decoded (what the rules read, and what search indexes of HTML-only mail)."""
+    return html.unescape(_HTML_TAG.sub("", _HTML_BREAK.sub("\n", markup)))
+
+
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -473,8 +481,7 @@ class _Mail:
             return self.mail.text[:SCAN_CHARS]
         if not self.mail.html:
             return ""
-        markup = _HTML_BREAK.sub("\n", self.mail.html[: 2 * SCAN_CHARS])
-        return html.unescape(_HTML_TAG.sub("", markup))[:SCAN_CHARS]
+        return html_as_text(self.mail.html[: 2 * SCAN_CHARS])[:SCAN_CHARS]
 
     @cached_property
     def notice(self) -> str:

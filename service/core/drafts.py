@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from service.codec import packs
+from service.codec import packs, searchtext
 from service.codec.blobs import BlobSet
 from service.core import keys, threading
 from service.core.ports import NewAttachment, NewContent, NewMessage, PartRef
@@ -318,4 +318,17 @@ def build(draft: Draft, packing: Packing, message_id_domain: str) -> NewMessage:
         ingest_hash=raw.raw_sha256 if raw else None,
         raw_size_bytes=raw.size_bytes if raw else None,
         bounce=draft.bounce,
+        search_vector=_search_vector(draft),
+        search_addresses=searchtext.addresses(
+            _pairs((envelope.from_address,) if envelope.from_address else ()),
+            _pairs(envelope.to),
+            _pairs(envelope.cc),
+        ),
     )
+
+
+def _search_vector(draft: Draft) -> str:
+    """The tsvector literal SearchMessages finds the draft by (service.codec.searchtext)."""
+    body = searchtext.body_text(draft.content.text_body, draft.content.html_body)
+    filenames = [a.filename for a in draft.attachments if a.filename]
+    return searchtext.document(draft.envelope.subject, body, filenames)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from service.codec.blobs import ByteBuffer, EncodedBlob
 from service.codec.packs import Packed, Trained
@@ -25,6 +25,7 @@ from service.models import (
     Caller,
     CampaignStats,
     CampaignStatsInput,
+    Change,
     Classification,
     Envelope,
     Header,
@@ -38,6 +39,9 @@ from service.models import (
     StorageUsage,
     Thread,
 )
+
+if TYPE_CHECKING:
+    from service.core.search import SearchQuery
 
 # --------------------------------------------------------------------- records
 
@@ -128,6 +132,10 @@ class NewMessage:
     raw_size_bytes: int | None = None
     # BOUNCE messages: what the bounce says (the original's key is known once threaded).
     bounce: BounceInfo | None = None
+    # What SearchMessages finds it by (service.codec.searchtext): the tsvector literal of its
+    # subject, filenames and body, and its addresses and names, one per line.
+    search_vector: str = ""
+    search_addresses: str = ""
 
     @property
     def encoded_bytes(self) -> int:
@@ -607,6 +615,42 @@ class EventIdTaken(Exception):
     """An event id of the group was recorded by another transaction meanwhile."""
 
 
+class SearchStore(Protocol):
+    """SearchMessages over the tenant's messages."""
+
+    async def search(
+        self, query: SearchQuery, after: tuple[datetime, str] | None, limit: int
+    ) -> tuple[list[Message], int]:
+        """Unarchived messages matching the query, newest first, after (created_at,
+        storage_key), at most `limit`; and how many statements it took to find them."""
+        ...
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """Changes after a sequence, and the highest sequence pruned when they were read."""
+
+    changes: list[Change]
+    pruned_through: int
+
+
+class FeedStore(Protocol):
+    """The change feed: a tenant's pages; on the control plane, numbering and pruning."""
+
+    async def page(self, since: int, limit: int) -> FeedPage:
+        """The tenant's changes after `since`, at most `limit`, in order."""
+        ...
+
+    async def number_pending(self, limit: int) -> int | None:
+        """Numbers the changes ended transactions left, in commit order; None when another
+        sequencer holds the claim."""
+        ...
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Deletes up to `limit` numbered changes older than `before`; how many."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction, all bound to its connection."""
 
@@ -636,6 +680,12 @@ class UnitOfWork(Protocol):
 
     @property
     def stats(self) -> StatsStore: ...
+
+    @property
+    def search(self) -> SearchStore: ...
+
+    @property
+    def feed(self) -> FeedStore: ...
 
 
 class Transactions(Protocol):

@@ -28,7 +28,9 @@ from service.models import Caller
 from service.store.blobs import BlobReads, BlobRepository
 from service.store.dictionaries import DictionaryRepository
 from service.store.events import EventRepository, StatsRepository
+from service.store.feed import FeedRepository
 from service.store.messages import MessageRepository
+from service.store.search import SearchRepository
 from service.store.tenants import TenantRepository
 from service.store.uploads import GcRepository, UploadRepository
 
@@ -102,6 +104,16 @@ class UnitOfWork:
     def stats(self) -> StatsRepository:
         """Campaign statistics."""
         return StatsRepository(self.conn, self._tenant())
+
+    @property
+    def search(self) -> SearchRepository:
+        """SearchMessages."""
+        return SearchRepository(self.conn, self._tenant())
+
+    @property
+    def feed(self) -> FeedRepository:
+        """The change feed (the tenant's; or, in a control transaction, every tenant's)."""
+        return FeedRepository(self.conn, self.tenant_id)
 
     @property
     def reads(self) -> BlobReads:

@@ -136,12 +136,13 @@ class MessageRepository:
         """Inserts new messages, with the blobs they reference (bytes and references), in one
         statement; MessageConflict when one is taken already."""
         tenant = self._tenant
-        new_rows = {m.new.storage_key: rows.new_message_row(m) for m in messages}
+        ready = {m.new.storage_key: m for m in messages}
+        new_rows = {key: rows.new_message_row(m) for key, m in ready.items()}
         attachments = {m.new.storage_key: _attachment_rows(m) for m in messages}
         params = _blob_params(blobs) | {
             "tenant_id": tenant,
             "messages": rows.jsonb(
-                [rows.insert_json(r, rows.MESSAGE_INSERT_COLUMNS) for r in new_rows.values()]
+                [rows.new_message_json(r, ready[key]) for key, r in new_rows.items()]
             ),
             "contents": rows.jsonb([_content_values(tenant, m) for m in messages]),
             "attachments": rows.jsonb(

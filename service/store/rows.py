@@ -203,8 +203,12 @@ def column_names(row: type[Any]) -> tuple[str, ...]:
     return tuple(f.name for f in fields(row))
 
 
+_MESSAGE_ROW_INSERTED = tuple(c for c in column_names(MessageRow) if c not in _MESSAGE_DEFAULTS)
+# Written with a new message and never selected (reads must not fetch the search vector):
+# what SearchMessages finds it by (migration 0013), taken from the NewMessage.
+MESSAGE_SEARCH_COLUMNS = ("search_vector", "search_addresses")
 # Columns sent on insert (the rest the database fills in).
-MESSAGE_INSERT_COLUMNS = tuple(c for c in column_names(MessageRow) if c not in _MESSAGE_DEFAULTS)
+MESSAGE_INSERT_COLUMNS = (*_MESSAGE_ROW_INSERTED, *MESSAGE_SEARCH_COLUMNS)
 
 
 def _column_sql(name: str, alias: str) -> str:
@@ -389,6 +393,15 @@ def new_message_row(ready: ReadyMessage) -> MessageRow:
         failed_at=None,
         bounce=stored_bounce(ready.bounce),
     )
+
+
+def new_message_json(row: MessageRow, ready: ReadyMessage) -> dict[str, Any]:
+    """A new message's email_messages row for jsonb_populate_recordset: the row's columns
+    and the insert-only search columns."""
+    return insert_json(row, _MESSAGE_ROW_INSERTED) | {
+        "search_vector": ready.new.search_vector,
+        "search_addresses": ready.new.search_addresses,
+    }
 
 
 def _json_value(value: Any) -> Any:

@@ -247,9 +247,6 @@ async def test_usage_reports_dedup_and_compression(stub: Stub, tenant: str) -> N
 @pytest.mark.parametrize(
     "rpc",
     [
-        "SearchMessages",
-        "ListChanges",
-        "WatchChanges",
         "ArchiveMessage",
         "SetLegalHold",
         "SetRetentionPolicy",

@@ -1551,7 +1551,35 @@ class SearchMessagesRequest(_message.Message):
     """Tenant (UUID)."""
     query: _builtins.str
     """Free text plus operators, e.g.
-    "from:acme.com has:attachment -status:bounced invoice".
+    `from:acme.com has:attachment -status:bounced "quick question" invoice`.
+    Terms are separated by spaces and must all match; `OR` between two terms
+    makes either do; `-` before a term, phrase or operator negates it.
+    Free text and "quoted phrases" match the subject, the body (its text, or
+    its HTML's text) and attachment filenames, without regard to case,
+    accents or width (`resume` finds `Résumé`); CJK text is matched as
+    overlapping bigrams, so a word is found inside an unspaced sentence;
+    filenames are split into words (`angebot` finds `Angebot_Q4.pdf`).
+    Operators (values with spaces in double quotes: `from:"Jane Doe"`):
+      from: to: cc:     a substring of an address or display name, literal,
+                        any case (`from:acme.com`, `to:jane`)
+      subject: filename: text in that field only
+      campaign: lead: account:   the exact campaign_id, lead_id,
+                        email_account_id
+      status: type: direction:   an enum name in lower case
+                        (`status:bounced`, `type:auto_reply`,
+                        `direction:inbound`)
+      step:             a sequence_step (`step:2`)
+      has:attachment    messages with attachments
+      before: after:    the message's date (sent_at, else created_at): a day
+                        `2026-11-03` (UTC; after: includes it, before: does
+                        not), a time with its zone `2026-11-03T09:30:00Z`, or
+                        a time ago `36h`, `7d`, `2w`
+      larger: smaller:  raw_size_bytes: `2MB`, `500KB`, `1GB` or bytes
+                        (binary units: KB = 1024)
+    A word with an unknown `name:` prefix is free text. Archived messages
+    are not searched. At most 1000 characters and 32 terms; a query that
+    cannot be parsed is INVALID_ARGUMENT with a field violation on `query`
+    naming the token and its position (0-based, in characters).
     """
     page_size: _builtins.int
     """As in ListMessagesRequest."""
@@ -2094,9 +2122,11 @@ class ListChangesRequest(_message.Message):
     tenant_id: _builtins.str
     """Tenant (UUID)."""
     since_sequence: _builtins.int
-    """Return changes after this sequence (0: from the oldest kept)."""
+    """Return changes after this sequence (0: from the oldest kept); pass the
+    previous page's next_sequence.
+    """
     page_size: _builtins.int
-    """Changes per page: 0 means 100, at most 1000."""
+    """Changes per page: 0 means 100, at most 1000 (larger is 1000)."""
     def __init__(
         self,
         *,
@@ -2122,15 +2152,24 @@ class Change(_message.Message):
     STORAGE_KEY_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Position in the feed."""
     storage_key: _builtins.str
     """The message."""
     kind: Global___ChangeKind.ValueType
     """What happened."""
+    status: Global___MessageStatus.ValueType
+    """The message's status after the change (unset on DELETED)."""
+    campaign_id: _builtins.str
+    """The message's campaign (empty on DELETED)."""
+    lead_id: _builtins.str
+    """The message's lead (empty on DELETED)."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp:
-        """When."""
+        """When (the time of the transaction that made the change)."""
 
     def __init__(
         self,
@@ -2139,10 +2178,13 @@ class Change(_message.Message):
         storage_key: _builtins.str = ...,
         kind: Global___ChangeKind.ValueType = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
+        status: Global___MessageStatus.ValueType = ...,
+        campaign_id: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "kind", b"kind", "sequence", b"sequence", "storage_key", b"storage_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "campaign_id", b"campaign_id", "kind", b"kind", "lead_id", b"lead_id", "sequence", b"sequence", "status", b"status", "storage_key", b"storage_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2157,7 +2199,9 @@ class ListChangesResponse(_message.Message):
     CHANGES_FIELD_NUMBER: _builtins.int
     NEXT_SEQUENCE_FIELD_NUMBER: _builtins.int
     next_sequence: _builtins.int
-    """Pass as since_sequence for the next page."""
+    """Pass as since_sequence for the next page: the last change's sequence, or
+    since_sequence again when there was none.
+    """
     @_builtins.property
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Change]:
         """Changes in sequence order."""
@@ -2187,7 +2231,7 @@ class WatchChangesRequest(_message.Message):
     tenant_id: _builtins.str
     """Tenant (UUID)."""
     since_sequence: _builtins.int
-    """Start after this sequence."""
+    """Start after this sequence (0: from the oldest kept)."""
     def __init__(
         self,
         *,

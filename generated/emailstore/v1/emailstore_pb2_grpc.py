@@ -313,7 +313,9 @@ class EmailStoreServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SearchMessages(self, request, context):
-        """Free-text and operator search over a tenant's messages.
+        """Free-text and operator search over a tenant's unarchived messages (the
+        language: SearchMessagesRequest.query); newest first, METADATA view, with
+        page tokens bound to the query.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -356,14 +358,24 @@ class EmailStoreServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListChanges(self, request, context):
-        """Pages through the change feed from a sequence number.
+        """Pages through the tenant's change feed after a sequence number. Every
+        create, update (status event, archive, content change) and delete of a
+        message appends a change in the transaction that makes it. The feed is
+        commit-ordered: a reader that has seen sequence N never later receives a
+        smaller one, and no committed change is skipped. Sequences grow but are not
+        contiguous within a tenant. Changes are kept EMAILSTORE_CHANGES_RETENTION_S;
+        a since_sequence older than that is FAILED_PRECONDITION: resync from
+        ListMessages, then follow from the newest sequence.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WatchChanges(self, request, context):
-        """Live tail of the change feed.
+        """Replays the change feed after since_sequence, then streams new changes as
+        they commit (typically within a fraction of a second). When the database
+        goes away or the server shuts down, the stream ends with UNAVAILABLE:
+        reconnect with the last sequence received.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

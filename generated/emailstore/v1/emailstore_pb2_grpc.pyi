@@ -133,7 +133,10 @@ class EmailStoreStub:
     ListMessages: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.ListMessagesRequest, _emailstore_pb2.ListMessagesResponse]
     """Lists a tenant's messages, newest first, in METADATA view."""
     SearchMessages: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.SearchMessagesRequest, _emailstore_pb2.ListMessagesResponse]
-    """Free-text and operator search over a tenant's messages."""
+    """Free-text and operator search over a tenant's unarchived messages (the
+    language: SearchMessagesRequest.query); newest first, METADATA view, with
+    page tokens bound to the query.
+    """
     GetThread: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.GetThreadRequest, _emailstore_pb2.Thread]
     """All messages of one conversation, oldest first: the outbound message and
     the replies, bounces and auto-replies that answer it. NOT_FOUND for a
@@ -155,9 +158,21 @@ class EmailStoreStub:
     including what deduplication and compression saved.
     """
     ListChanges: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.ListChangesRequest, _emailstore_pb2.ListChangesResponse]
-    """Pages through the change feed from a sequence number."""
+    """Pages through the tenant's change feed after a sequence number. Every
+    create, update (status event, archive, content change) and delete of a
+    message appends a change in the transaction that makes it. The feed is
+    commit-ordered: a reader that has seen sequence N never later receives a
+    smaller one, and no committed change is skipped. Sequences grow but are not
+    contiguous within a tenant. Changes are kept EMAILSTORE_CHANGES_RETENTION_S;
+    a since_sequence older than that is FAILED_PRECONDITION: resync from
+    ListMessages, then follow from the newest sequence.
+    """
     WatchChanges: _grpc.UnaryStreamMultiCallable[_emailstore_pb2.WatchChangesRequest, _emailstore_pb2.Change]
-    """Live tail of the change feed."""
+    """Replays the change feed after since_sequence, then streams new changes as
+    they commit (typically within a fraction of a second). When the database
+    goes away or the server shuts down, the stream ends with UNAVAILABLE:
+    reconnect with the last sequence received.
+    """
     ArchiveMessage: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.ArchiveMessageRequest, _emailstore_pb2.Message]
     """Archives (or unarchives) a message: hidden from ListMessages unless
     include_archived is set.
@@ -265,7 +280,10 @@ class EmailStoreAsyncStub(EmailStoreStub):
     ListMessages: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.ListMessagesRequest, _emailstore_pb2.ListMessagesResponse]  # type: ignore[assignment]
     """Lists a tenant's messages, newest first, in METADATA view."""
     SearchMessages: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.SearchMessagesRequest, _emailstore_pb2.ListMessagesResponse]  # type: ignore[assignment]
-    """Free-text and operator search over a tenant's messages."""
+    """Free-text and operator search over a tenant's unarchived messages (the
+    language: SearchMessagesRequest.query); newest first, METADATA view, with
+    page tokens bound to the query.
+    """
     GetThread: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.GetThreadRequest, _emailstore_pb2.Thread]  # type: ignore[assignment]
     """All messages of one conversation, oldest first: the outbound message and
     the replies, bounces and auto-replies that answer it. NOT_FOUND for a
@@ -287,9 +305,21 @@ class EmailStoreAsyncStub(EmailStoreStub):
     including what deduplication and compression saved.
     """
     ListChanges: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.ListChangesRequest, _emailstore_pb2.ListChangesResponse]  # type: ignore[assignment]
-    """Pages through the change feed from a sequence number."""
+    """Pages through the tenant's change feed after a sequence number. Every
+    create, update (status event, archive, content change) and delete of a
+    message appends a change in the transaction that makes it. The feed is
+    commit-ordered: a reader that has seen sequence N never later receives a
+    smaller one, and no committed change is skipped. Sequences grow but are not
+    contiguous within a tenant. Changes are kept EMAILSTORE_CHANGES_RETENTION_S;
+    a since_sequence older than that is FAILED_PRECONDITION: resync from
+    ListMessages, then follow from the newest sequence.
+    """
     WatchChanges: _aio.UnaryStreamMultiCallable[_emailstore_pb2.WatchChangesRequest, _emailstore_pb2.Change]  # type: ignore[assignment]
-    """Live tail of the change feed."""
+    """Replays the change feed after since_sequence, then streams new changes as
+    they commit (typically within a fraction of a second). When the database
+    goes away or the server shuts down, the stream ends with UNAVAILABLE:
+    reconnect with the last sequence received.
+    """
     ArchiveMessage: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.ArchiveMessageRequest, _emailstore_pb2.Message]  # type: ignore[assignment]
     """Archives (or unarchives) a message: hidden from ListMessages unless
     include_archived is set.
@@ -478,7 +508,10 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.SearchMessagesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.ListMessagesResponse, _abc.Awaitable[_emailstore_pb2.ListMessagesResponse]]:
-        """Free-text and operator search over a tenant's messages."""
+        """Free-text and operator search over a tenant's unarchived messages (the
+        language: SearchMessagesRequest.query); newest first, METADATA view, with
+        page tokens bound to the query.
+        """
 
     @_abc_1.abstractmethod
     def GetThread(
@@ -530,7 +563,15 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.ListChangesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.ListChangesResponse, _abc.Awaitable[_emailstore_pb2.ListChangesResponse]]:
-        """Pages through the change feed from a sequence number."""
+        """Pages through the tenant's change feed after a sequence number. Every
+        create, update (status event, archive, content change) and delete of a
+        message appends a change in the transaction that makes it. The feed is
+        commit-ordered: a reader that has seen sequence N never later receives a
+        smaller one, and no committed change is skipped. Sequences grow but are not
+        contiguous within a tenant. Changes are kept EMAILSTORE_CHANGES_RETENTION_S;
+        a since_sequence older than that is FAILED_PRECONDITION: resync from
+        ListMessages, then follow from the newest sequence.
+        """
 
     @_abc_1.abstractmethod
     def WatchChanges(
@@ -538,7 +579,11 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.WatchChangesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_emailstore_pb2.Change], _abc.AsyncIterator[_emailstore_pb2.Change]]:
-        """Live tail of the change feed."""
+        """Replays the change feed after since_sequence, then streams new changes as
+        they commit (typically within a fraction of a second). When the database
+        goes away or the server shuts down, the stream ends with UNAVAILABLE:
+        reconnect with the last sequence received.
+        """
 
     @_abc_1.abstractmethod
     def ArchiveMessage(

@@ -37,6 +37,10 @@ WITH e AS (
     FROM jsonb_populate_recordset(NULL::email_messages, %(changes)s) c
     WHERE m.tenant_id = %(tenant_id)s AND m.storage_key = c.storage_key
     RETURNING {m.message_columns}
+), f AS (
+    -- The change feed (migration 0012): one 'updated' change per changed message.
+    INSERT INTO changes (tenant_id, storage_key, kind, status, campaign_id, lead_id)
+    SELECT %(tenant_id)s, storage_key, 'updated', status, campaign_id, lead_id FROM u
 )
 SELECT * FROM u
 UNION ALL

@@ -12,7 +12,7 @@
 --   %(messages)s, %(contents)s, %(attachments)s   the message, content and attachment rows.
 -- A message whose storage_key, request_id or raw bytes for its mailbox are taken raises a
 -- unique violation, which aborts the whole transaction: nothing of it is written, no
--- reference counted. Returns the times the database gave each message.
+-- reference counted, no change in the feed. Returns the times the database gave each message.
 WITH b AS (
     INSERT INTO blobs AS b (tenant_id, {blob_insert_columns})
     SELECT %(tenant_id)s, {blob_insert_columns}
@@ -32,7 +32,11 @@ WITH b AS (
     INSERT INTO email_messages AS m ({message_insert_columns})
     SELECT {message_insert_columns}
     FROM jsonb_populate_recordset(NULL::email_messages, %(messages)s)
-    RETURNING m.storage_key, m.created_at, m.updated_at
+    RETURNING m.storage_key, m.created_at, m.updated_at, m.status, m.campaign_id, m.lead_id
+), f AS (
+    -- The change feed (migration 0012): one 'created' change per message.
+    INSERT INTO changes (tenant_id, storage_key, kind, status, campaign_id, lead_id)
+    SELECT %(tenant_id)s, storage_key, 'created', status, campaign_id, lead_id FROM m
 ), c AS (
     INSERT INTO email_content (tenant_id, storage_key, headers, text_sha256, html_sha256,
                                raw_sha256, raw_parts, pack, pack_size, dictionary_id)
@@ -44,7 +48,7 @@ WITH b AS (
     SELECT tenant_id, {attachment_insert_columns}
     FROM jsonb_populate_recordset(NULL::attachments, %(attachments)s)
 )
-SELECT * FROM m
+SELECT storage_key, created_at, updated_at FROM m
 
 -- name: select_by_key
 SELECT {m.message_columns} FROM email_messages m
@@ -115,6 +119,10 @@ WITH m AS (
     DELETE FROM email_messages
     WHERE tenant_id = %(tenant_id)s AND storage_key = %(storage_key)s
     RETURNING tenant_id, storage_key
+), f AS (
+    -- The change feed: a 'deleted' change, with nothing of the message but its key.
+    INSERT INTO changes (tenant_id, storage_key, kind)
+    SELECT tenant_id, storage_key, 'deleted' FROM m
 ), refs AS (
     SELECT c.text_sha256 AS sha256 FROM email_content c JOIN m USING (tenant_id, storage_key)
     WHERE c.text_sha256 IS NOT NULL
