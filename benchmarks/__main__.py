@@ -16,7 +16,8 @@ the corpus of benchmarks/corpus.py (personalised outbound cold email of several 
   writer's two rows with the bodies decompressed, and beside gRPC alone;
 * storage (benchmarks/storage.py), attachments (benchmarks/blobs.py), raw ingest
   (benchmarks/ingest.py), status events and campaign statistics at a million stored
-  messages (benchmarks/events.py).
+  messages (benchmarks/events.py), search, reads and the change feed at a million
+  (benchmarks/find.py).
 
 Machines here are noisy: read the ratios, not the absolute times.
 """
@@ -41,7 +42,7 @@ from emailstore.v1 import emailstore_pb2 as pb
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 
 from benchmarks import baseline as bare_psycopg
-from benchmarks import blobs, events, harness, ingest, storage
+from benchmarks import blobs, events, find, harness, ingest, storage
 from benchmarks.corpus import ColdEmail, outbound
 from benchmarks.requests import store_request
 from service.store.embedded import EmbeddedPostgres
@@ -312,7 +313,7 @@ async def main() -> int:
     parser.add_argument("--reads", type=int, default=500, help="GetMessage FULL calls")
     parser.add_argument(
         "--only",
-        choices=["messages", "storage", "blobs", "ingest", "events"],
+        choices=["messages", "storage", "blobs", "ingest", "events", "find"],
         help="run one group of scenarios only",
     )
     parser.add_argument("--ingest-messages", type=int, default=1000)
@@ -322,6 +323,15 @@ async def main() -> int:
     parser.add_argument("--events", type=int, default=10_000, help="unary and bare events")
     parser.add_argument("--events-stream", type=int, default=20_000, help="streamed events")
     parser.add_argument("--stats-calls", type=int, default=50)
+    parser.add_argument("--find-stored", type=int, default=1_000_000, help="seeded for search")
+    parser.add_argument("--find-calls", type=int, default=50, help="calls per search class")
+    parser.add_argument("--find-writes", type=int, default=3000, help="StoreMessage before/after")
+    parser.add_argument("--find-changes", type=int, default=200_000, help="changes paged")
+    parser.add_argument("--find-watch", type=int, default=100, help="watch latency samples")
+    parser.add_argument(
+        "--find-before-tree",
+        help="a checkout of the code before search and the feed, for the write-cost row",
+    )
     args = parser.parse_args()
 
     total = args.messages + args.warmup
@@ -357,6 +367,8 @@ async def main() -> int:
             tables.append(
                 ("Lifecycle events and campaign stats", await events.run(admin_url, args))
             )
+        if args.only in (None, "find"):
+            tables.append(("Search, reads and the change feed", await find.run(admin_url, args)))
     finally:
         if server is not None:
             await harness.stop_server(server)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from service.codec import searchtext
 from service.store import rows
 
 # Fractions of outbound messages that reached each status (of those that reached the one
@@ -39,6 +40,19 @@ _EVENT_COLUMNS = (
 )
 _REASONS = ("unknown_recipient", "mailbox_full", "policy", "dns", "other")
 LEADS = 4000  # per campaign
+# Words of the seeded bodies: every body has the common ones; a mid word in 1 of 100
+# messages; the rare word and phrase in 1 of 100,000.
+RARE_WORD = "zebrafish"
+RARE_PHRASE = "purple elephant"
+MID_WORD = "pricing"
+_BODIES = (
+    "Hi {first}, quick question: who handles outbound at {company}? We help teams like yours "
+    "book more meetings. Worth a chat next week? Best, Sam",
+    "Hi {first}, following up on my note about {company}. Teams we work with cut their "
+    "research time in half. Open to a quick call? Sam",
+    "Hi {first}, last one from me. If timing is off, no worries; happy to send a one-pager "
+    "for {company} instead. Cheers, Sam",
+)
 START = datetime(2026, 9, 1, tzinfo=UTC)
 DAYS = 60
 
@@ -112,12 +126,46 @@ _COLUMNS = (*rows.MESSAGE_INSERT_COLUMNS, "created_at", "updated_at")
 _JSON = {"recipients", "labels", "bounce", "parse_warnings"}
 
 
-def _values(row: rows.MessageRow) -> tuple[object, ...]:
-    values = vars(row)
+def _values(row: rows.MessageRow, body: str) -> tuple[object, ...]:
+    """A row as COPY takes it, with the search columns the service's searchtext code builds
+    from the subject and body."""
+    values = vars(row) | {
+        "search_vector": searchtext.document(row.subject, body),
+        "search_addresses": searchtext.addresses(
+            [[row.from_email, row.from_name]], row.recipients.get("to", []), []
+        ),
+    }
     return tuple(
         json.dumps(values[c]) if c in _JSON and values[c] is not None else values[c]
         for c in _COLUMNS
     )
+
+
+def text_of(index: int, step: int, lead: str) -> tuple[str, str]:
+    """The subject and body of outbound message `index` (deterministic)."""
+    subject = f"Quick question about {lead}"
+    body = _BODIES[step - 1].format(first=f"Lead{index % 997}", company=f"Company{index % 4999}")
+    if index % 100 == 3:
+        body += f" Our {MID_WORD} starts small."
+    if index % 100_000 == 77:
+        body += f" PS: a {RARE_WORD} and a {RARE_PHRASE} walk into a bar."
+    return subject, body
+
+
+def texts(start: int, stop: int) -> list[tuple[datetime, str, str, str]]:
+    """(created_at, subject, body, sender) of outbound messages start..stop-1 as `seed`
+    writes them with one campaign range (for references that store the same text)."""
+    rng = random.Random(7 * 1_000_003 + start)
+    template = _template("00000000-0000-4000-8000-000000000000")
+    found = []
+    campaigns = range(max(1, (stop - start) // 10_000))
+    for index in range(start, stop):
+        turn = index - start
+        campaign = campaigns[turn % len(campaigns)]
+        row, _, _ = _outbound(template, index, campaign, turn // len(campaigns), rng)
+        subject, body = text_of(index, row.sequence_step, row.lead_id)
+        found.append((row.created_at, subject, body, row.from_email))
+    return found
 
 
 def _outbound(
@@ -221,6 +269,8 @@ def seed(
     stop: int,
     campaigns: range,
     seed: int = 7,
+    *,
+    changes: bool = False,
 ) -> Seeded:
     """Outbound messages start..stop-1 (keys `storage_key(index)`), dealt in turn to the
     campaigns of the range, their replies and their events, by COPY; then ANALYZE, as
@@ -239,7 +289,8 @@ def seed(
                     campaign = campaigns[turn % len(campaigns)]
                     position = turn // len(campaigns)
                     row, happened, reply = _outbound(template, index, campaign, position, rng)
-                    copy.write_row(_values(row))
+                    _subject, body = text_of(index, row.sequence_step, row.lead_id)
+                    copy.write_row(_values(row, body))
                     outbound += 1
                     if reply is not None:
                         replies.append(reply)
@@ -257,15 +308,31 @@ def seed(
                             )
                         )
                 for reply in replies:
-                    copy.write_row(_values(reply))
+                    copy.write_row(_values(reply, "Sure, send it over."))
                     inbound += 1
             event_columns = ", ".join(_EVENT_COLUMNS)
             with cur.copy(f"COPY message_events ({event_columns}) FROM STDIN") as copy:
                 for event in pending:
                     copy.write_row(event)
                     events += 1
+            if changes:
+                _copy_changes(cur, tenant, start, stop)
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE email_messages")
         conn.execute("ANALYZE message_events")
     return Seeded(outbound, inbound, events)
+
+
+def _copy_changes(
+    cur: psycopg.Cursor[tuple[object, ...]], tenant: str, start: int, stop: int
+) -> None:
+    """A 'created' change per outbound message, numbered as the sequencer would have."""
+    cur.execute("SELECT last_sequence FROM feed_state")
+    found = cur.fetchone()
+    base = int(found[0]) if found else 0
+    columns = "tenant_id, sequence, storage_key, kind, status, campaign_id"
+    with cur.copy(f"COPY changes ({columns}) FROM STDIN") as copy:
+        for n, index in enumerate(range(start, stop), 1):
+            copy.write_row((tenant, base + n, storage_key(index), "created", "sent", ""))
+    cur.execute("UPDATE feed_state SET last_sequence = %s", (base + stop - start,))

@@ -219,6 +219,8 @@ def filename_lexemes(name: str) -> list[str]:
 
 
 def _quote(lexeme: str) -> str:
+    if lexeme.isalnum():  # what words and bigrams are: nothing to escape
+        return f"'{lexeme}'"
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
@@ -264,21 +266,25 @@ def document(subject: str, body: str, filenames: Sequence[str] = ()) -> str:
         if found:
             position = found[-1][1] + FIELD_GAP
     entries.extend(_stream(fold(body), position, BODY))
-    positions: dict[str, dict[int, str]] = {}
+    # lexeme -> its "positionWeight" entries; a lexeme's positions only grow (entries come in
+    # position order), so a repeat of the last is the only duplicate to skip.
+    positions: dict[str, list[str]] = {}
+    last: dict[str, int] = {}
     size = 0
     for lexeme, at, weight in entries:
         held = positions.get(lexeme)
         if held is None:
-            size += len(lexeme.encode()) + 8
+            size += (len(lexeme) if lexeme.isascii() else len(lexeme.encode())) + 8
             if size > MAX_VECTOR_BYTES:
                 continue
-            held = positions[lexeme] = {}
-        if len(held) < MAX_POSITIONS_PER_LEXEME:
-            held.setdefault(min(at, MAX_POSITION), weight)
+            held = positions[lexeme] = []
+        at = min(at, MAX_POSITION)
+        if len(held) < MAX_POSITIONS_PER_LEXEME and last.get(lexeme) != at:
+            held.append(f"{at}{weight}")
+            last[lexeme] = at
             size += 2
     return " ".join(
-        _quote(lexeme) + ":" + ",".join(f"{p}{w}" for p, w in held.items())
-        for lexeme, held in positions.items()
+        f"{_quote(lexeme)}:{','.join(held)}" for lexeme, held in positions.items()
     )
 
 

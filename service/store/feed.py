@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,6 @@ import psycopg
 from service.core.ports import FeedPage
 from service.models import Change, ChangeKind, MessageStatus
 from service.store.queries import query
-from service.store.statements import records
 
 log = logging.getLogger(__name__)
 
@@ -25,34 +23,8 @@ AsyncConn = Any  # psycopg.AsyncConnection[Any]; see service.store.database
 CHANNEL = "emailstore_changes"
 
 
-@dataclass(frozen=True)
-class PageRow:
-    """A row of the page statement: the prune mark, and a change (all None when none)."""
-
-    pruned_through: int
-    sequence: int | None
-    storage_key: str | None
-    kind: str | None
-    at: datetime | None
-    status: str | None
-    campaign_id: str | None
-    lead_id: str | None
-
-
-def _change(row: PageRow) -> Change:
-    assert row.sequence is not None
-    assert row.storage_key is not None
-    assert row.kind is not None
-    assert row.at is not None
-    return Change(
-        sequence=row.sequence,
-        storage_key=row.storage_key,
-        kind=ChangeKind(row.kind),
-        at=row.at,
-        status=MessageStatus(row.status) if row.status else None,
-        campaign_id=row.campaign_id or "",
-        lead_id=row.lead_id or "",
-    )
+_KINDS = {k.value: k for k in ChangeKind}
+_STATUSES = {s.value: s for s in MessageStatus}
 
 
 class FeedRepository:
@@ -63,18 +35,29 @@ class FeedRepository:
         self._tenant = tenant_id
 
     async def page(self, since: int, limit: int) -> FeedPage:
-        """The tenant's changes after `since`, at most `limit`, in order."""
-        found = await records(
-            self._conn,
-            PageRow,
+        """The tenant's changes after `since`, at most `limit`, in order (read as tuples:
+        a page is up to a thousand rows, and ListChanges is read in bulk by ETLs)."""
+        cur = self._conn.cursor()
+        await cur.execute(
             query("feed", "page"),
             {"tenant_id": self._tenant, "since": since, "limit": limit},
             prepare=True,
         )
-        return FeedPage(
-            [_change(r) for r in found if r.sequence is not None],
-            found[0].pruned_through if found else 0,
-        )
+        found = await cur.fetchall()
+        changes = [
+            Change(
+                sequence=sequence,
+                storage_key=key,
+                kind=_KINDS[kind],
+                at=at,
+                status=_STATUSES.get(status),
+                campaign_id=campaign or "",
+                lead_id=lead or "",
+            )
+            for _, sequence, key, kind, at, status, campaign, lead in found
+            if sequence is not None
+        ]
+        return FeedPage(changes, int(found[0][0]) if found else 0)
 
     async def number_pending(self, limit: int) -> int | None:
         """Numbers the changes every ended transaction left, in commit order (the control
