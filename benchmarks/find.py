@@ -46,7 +46,8 @@ QUERIES = {
     "address substring": "to:lead-042-0001",
     "address domain (common)": "from:tryvectorpath",
     "operators combined": f"from:sam3 -status:bounced step:2 {seed.MID_WORD}",
-    "campaign + word": "campaign:camp-017 pricing",
+    "campaign + word": "campaign:camp-003 pricing",
+    "has:attachment (none seeded)": "has:attachment",
 }
 
 BARE_SCHEMA = """

@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     recompress.add_argument(
         "--batch", type=int, default=200, help="messages per transaction (default 200)"
     )
+    reindex = commands.add_parser(
+        "reindex",
+        help="build the search vectors of messages stored before search existed (the server "
+        "also does it in the background); safe to stop at any moment",
+    )
+    reindex.add_argument("--tenant", help="only this tenant (UUID)")
     args = parser.parse_args(argv)
 
     try:
@@ -61,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_gc(config))
     if args.command == "recompress":
         return asyncio.run(_recompress(config, args.tenant, args.batch))
+    if args.command == "reindex":
+        return asyncio.run(_reindex(config, args.tenant))
     return asyncio.run(_migrate(config))
 
 
@@ -109,6 +117,30 @@ async def _recompress(config: Config, tenant: str | None, batch: int) -> int:
             f"bytes, {r.released_blobs:,} blob(s) left to the collector, "
             f"{r.dropped_dictionaries} old dictionar(ies) dropped"
         )
+    return 0
+
+
+async def _reindex(config: Config, tenant: str | None) -> int:
+    from service.app import App, database
+    from service.core import validation
+    from service.core.reindex import SearchBackfill
+    from service.errors import InvalidArgument
+
+    try:
+        caller = validation.caller(tenant, "--tenant") if tenant else None
+    except InvalidArgument as exc:
+        print(f"emailstore reindex: {exc.message}", file=sys.stderr)
+        return 2
+    async with database(config) as target:
+        app = App(config, target.url, pool_size=2)
+        try:
+            await app.open()
+            job = SearchBackfill(app.db, app.messages)
+            results = [await job.tenant(caller)] if caller else await job.all_tenants()
+        finally:
+            await app.close()
+    for r in results:
+        print(f"{r.tenant_id}: {r.indexed:,} message(s) indexed for search")
     return 0
 
 

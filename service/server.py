@@ -24,6 +24,7 @@ from service.api.reflection import DocumentedReflectionServicer
 from service.api.servicer import ITEMWISE_METHODS, EmailStoreServicer, UseCases
 from service.app import App, database, migrate
 from service.config import Config
+from service.core.reindex import SearchBackfill
 from service.store.feed import FeedListener
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ class EmailStoreServer:
         self._feed_tasks = [
             asyncio.create_task(self.app.feed.run_sequencer(), name="change-sequencer"),
             asyncio.create_task(self.app.feed.run_pruner(), name="change-pruner"),
+            asyncio.create_task(self._backfill_search(), name="search-backfill"),
         ]
         self._listener.start()
 
@@ -170,6 +172,17 @@ class EmailStoreServer:
                 await self.app.gc.collect()
             except Exception:  # the next pass tries again; the database may just be down
                 log.warning("garbage collection pass failed", exc_info=True)
+
+    async def _backfill_search(self) -> None:
+        """Once after start: search vectors for messages stored before search existed."""
+        try:
+            results = await SearchBackfill(self.db, self.app.messages).all_tenants()
+        except Exception:  # `emailstore reindex` finishes the job; the next start tries again
+            log.warning("search backfill failed", exc_info=True)
+            return
+        indexed = sum(r.indexed for r in results)
+        if indexed:
+            log.info("search backfill: %d message(s) indexed", indexed)
 
     async def _check_dictionaries(self) -> None:
         while True:

@@ -283,9 +283,7 @@ def document(subject: str, body: str, filenames: Sequence[str] = ()) -> str:
             held.append(f"{at}{weight}")
             last[lexeme] = at
             size += 2
-    return " ".join(
-        f"{_quote(lexeme)}:{','.join(held)}" for lexeme, held in positions.items()
-    )
+    return " ".join(f"{_quote(lexeme)}:{','.join(held)}" for lexeme, held in positions.items())
 
 
 def query_lexemes(text: str, *, filename: bool = False) -> list[Lexeme]:

@@ -625,6 +625,16 @@ class SearchStore(Protocol):
         storage_key), at most `limit`; and how many statements it took to find them."""
         ...
 
+    async def unindexed(self, limit: int) -> list[str]:
+        """Keys of messages without a search vector (stored before it existed), oldest
+        first."""
+        ...
+
+    async def set_vectors(self, vectors: Sequence[tuple[str, str, str]]) -> int:
+        """(storage_key, vector literal, addresses) of messages that have none; how many
+        were set."""
+        ...
+
 
 @dataclass(frozen=True)
 class FeedPage:

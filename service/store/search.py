@@ -11,15 +11,19 @@ the opposite plan, every match through the index and then sorted, takes seconds 
 in half the mail. So a search whose matches an index can find runs in two steps, neither
 left to the planner's guess: the newest SCAN_PER_RESULT x page size messages (at least
 SCAN_MIN) are walked and tested (`search_newest`: a page of common terms is found there);
-when that does not fill the page, the terms are rarer than one in SCAN_PER_RESULT, and the
-rest comes from the indexes' matches, sorted (`search_matches`, ordered by an expression no
-index has, so that the walk is not an option). Either step reads a bounded number of rows
-(the walk's length; the matches of a term rarer than one in SCAN_PER_RESULT). A query with
+when that finds some hits but too few, the terms may still match much of older mail (an
+address in every outbound message, when the newest are replies), so a longer walk, as long
+as the hits so far say a page needs (at most LONG_SCAN_MAX), comes next; when the walks
+do not fill the page, the rest comes from the indexes' matches, sorted (`search_matches`,
+ordered by an expression no index has, so that the walk is not an option). Each step reads
+a bounded number of rows (the walk's length; the matches of a term rarer than the walks
+found it). A query with
 no such term (operators on columns only) is one ordinary newest-first statement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -50,6 +54,8 @@ AsyncConn = Any  # psycopg.AsyncConnection[Any]; see service.store.database
 # found in fewer than one message in SCAN_PER_RESULT of the newest, so what they return to
 # sort is bounded too (about the tenant's messages / SCAN_PER_RESULT per page message).
 SCAN_MIN = 2000
+# The longest walk when the first one found some hits but too few.
+LONG_SCAN_MAX = 50_000
 SCAN_PER_RESULT = 40
 _EQUAL_COLUMNS = frozenset(
     {
@@ -180,7 +186,7 @@ class SearchRepository:
         self, search: SearchQuery, after: tuple[datetime, str] | None, limit: int
     ) -> tuple[list[Message], int]:
         """Unarchived messages matching the query, newest first, after (created_at,
-        storage_key), at most `limit`; and how many statements found them (1 or 2)."""
+        storage_key), at most `limit`; and how many statements found them (1 to 3)."""
         where, match, params = conditions(self._tenant, search, after)
         if not indexed(search):
             found = await self._rows("search_ordered", where, match, params | {"limit": limit})
@@ -191,6 +197,17 @@ class SearchRepository:
                 "search_newest", where, match, params | {"limit": limit, "scan": scan}
             )
             statements = 1
+            if 0 < len(found) < limit:
+                # Some hits, too few: the terms are common enough that their matches may be
+                # too many to sort (an address of every outbound message when the newest
+                # are replies). A longer walk, as long as the hits so far say a page takes
+                # (bounded), finds them first.
+                longer = min(LONG_SCAN_MAX, int(scan * limit / len(found) * 1.5))
+                if longer > scan:
+                    found = await self._rows(
+                        "search_newest", where, match, params | {"limit": limit, "scan": longer}
+                    )
+                    statements += 1
             if len(found) < limit:
                 if found:
                     last = found[-1]
@@ -200,6 +217,24 @@ class SearchRepository:
                 found += await self._rows(
                     "search_matches", where, match, params | {"limit": limit - len(found)}
                 )
-                statements = 2
+                statements += 1
         messages = await MessageRepository(self._conn, self._tenant).with_attachments(found)
         return messages, statements
+
+    async def unindexed(self, limit: int) -> list[str]:
+        """Keys of messages without a search vector, oldest first."""
+        cur = await self._conn.execute(_q("unindexed"), {"tenant_id": self._tenant, "limit": limit})
+        return [row[0] for row in await cur.fetchall()]
+
+    async def set_vectors(self, vectors: Sequence[tuple[str, str, str]]) -> int:
+        """Sets the vectors and addresses of messages that have none; how many."""
+        cur = await self._conn.execute(
+            _q("set_vectors"),
+            {
+                "tenant_id": self._tenant,
+                "keys": [v[0] for v in vectors],
+                "vectors": [v[1] for v in vectors],
+                "addresses": [v[2] for v in vectors],
+            },
+        )
+        return int(cur.rowcount)

@@ -65,6 +65,15 @@ def _search(text: str) -> Use:
     )
 
 
+def _search_ordered(text: str) -> Use:
+    # SearchMessages without text or address terms: one newest-first statement.
+    where, match, params = search_store.conditions(TENANT, search.parse(text), None)
+    statement = sql.SQL(queries.load("search")["search_ordered"]).format(where=where, match=match)
+    return Use(
+        f"SearchMessages {text!r}, newest first", statement=statement, params=params | {"limit": 50}
+    )
+
+
 def _fk_check(table: str, column: str, deleted_from: str) -> Use:
     # The statement PostgreSQL's referential-integrity trigger runs for each deleted row.
     text = (
@@ -168,6 +177,12 @@ USES: dict[str, Use] = {
         "campaign",
         {"campaign_id": "camp-1", "created_after": None, "created_before": None},
     ),
+    "email_messages_unindexed": Use(
+        "the search backfill: messages stored before search existed, oldest first",
+        "search",
+        "unindexed",
+        {"limit": 200},
+    ),
     "changes_pkey": Use(
         "the sequencer numbers each pending change by its key",
         "feed",
@@ -198,6 +213,7 @@ USES: dict[str, Use] = {
     ),
     "email_messages_search_vector": _search("zebra invoice"),
     "email_messages_search_addresses": _search("from:nobody@nowhere.example"),
+    "email_messages_with_attachments": _search_ordered("has:attachment"),
 }
 
 

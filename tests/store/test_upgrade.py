@@ -31,6 +31,7 @@ from service.app import App
 from service.config import Config
 from service.core.downloads import DownloadService
 from service.core.recompress import Recompressor
+from service.core.reindex import SearchBackfill
 from service.models import Caller, DownloadRequest
 from service.store.migrations import apply_migrations
 
@@ -73,6 +74,11 @@ def old_database(request: pytest.FixtureRequest, pg_server_url: str) -> Iterator
                         [_value(c, row[c]) for c in columns],
                     )
             conn.execute("INSERT INTO gc_pending (tenant_id) SELECT DISTINCT tenant_id FROM blobs")
+            if payload["migration"] >= 8:  # the release kept its tenant list (migration 0008)
+                conn.execute(
+                    "INSERT INTO known_tenants (tenant_id) "
+                    "SELECT DISTINCT tenant_id FROM email_messages ON CONFLICT DO NOTHING"
+                )
         yield url, payload["expected"]
     finally:
         with psycopg.connect(pg_server_url, autocommit=True) as conn:
@@ -168,3 +174,32 @@ def test_migration_0006_backfills_message_refs_as_the_write_path_counted(
     assert [m.name for m in apply_migrations(url, up_to=7)] == ["message_refs"]
     with psycopg.connect(url) as conn:
         assert conn.execute(query).fetchall() == written
+
+
+async def test_old_messages_become_searchable_after_the_backfill(
+    old_database: tuple[str, Any], config: Config
+) -> None:
+    """Messages an older release stored have no search vector: the backfill builds them
+    from their content, after which a word of each one's subject finds it, and a second run
+    has nothing left to do."""
+    url, expected = old_database
+    apply_migrations(url)
+    app = App(config, url, pool_size=4)
+    await app.open()
+    try:
+        backfill = SearchBackfill(app.db, app.messages, batch=3)
+        results = await backfill.all_tenants()
+        total = sum(len(answers["messages"]) for answers in expected.values())
+        assert sum(r.indexed for r in results) == total
+        assert sum(r.indexed for r in await backfill.all_tenants()) == 0
+        for tenant, answers in expected.items():
+            for key, answer in answers["messages"].items():
+                words = [w for w in answer["full"].get("subject", "").split() if w.isalpha()]
+                if not words:
+                    continue
+                page = await app.search.search(
+                    Caller(tenant), models.SearchMessagesInput(query=max(words, key=len))
+                )
+                assert key in {m.storage_key for m in page.messages}, (key, words)
+    finally:
+        await app.close()

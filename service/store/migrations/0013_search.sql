@@ -7,8 +7,8 @@
 -- "f:" from, "t:" to, "c:" cc, lower-cased, matched by regular expressions through trigrams.
 --
 -- Rows written before this migration have no vector (NULL) and no addresses (''): full-text
--- and address terms do not find them until they are backfilled (future work: the vector is
--- made from the content, in Python, as `emailstore recompress` reads it). Adding the columns
+-- and address terms do not find them until they are backfilled (service/core/reindex.py,
+-- migration 0014: the vector is made from the content, in Python). Adding the columns
 -- rewrites nothing (a NULL, and a constant default).
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;

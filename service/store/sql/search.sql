@@ -34,3 +34,19 @@ SELECT {m.message_columns} FROM email_messages m
 WHERE {where} AND {match}
 ORDER BY m.created_at DESC, m.storage_key DESC
 LIMIT %(limit)s
+
+-- name: unindexed
+-- Messages without a search vector (stored before migration 0013), oldest first.
+SELECT storage_key FROM email_messages
+WHERE tenant_id = %(tenant_id)s AND search_vector IS NULL
+ORDER BY created_at
+LIMIT %(limit)s
+
+-- name: set_vectors
+-- The backfill's vectors and addresses, for messages that still have none.
+UPDATE email_messages m
+SET search_vector = v.search_vector::tsvector, search_addresses = v.search_addresses
+FROM unnest(%(keys)s::text[], %(vectors)s::text[], %(addresses)s::text[])
+    AS v(storage_key, search_vector, search_addresses)
+WHERE m.tenant_id = %(tenant_id)s AND m.storage_key = v.storage_key
+  AND m.search_vector IS NULL
