@@ -32,10 +32,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 from emailstore.v1 import emailstore_pb2 as pb
@@ -64,22 +63,6 @@ class Result:
 
 def _corpus(count: int, seed: int) -> list[ColdEmail]:
     return outbound(0, count, seed)
-
-
-async def _run_concurrently(
-    items: list[Any], concurrency: int, work: Callable[[Any], Any]
-) -> float:
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
-
-    async def worker() -> None:
-        while not queue.empty():
-            await work(queue.get_nowait())
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - start
 
 
 # ---------------------------------------------------------------- baseline
@@ -141,9 +124,9 @@ async def bench_unary(
         async def store(request: pb.StoreMessageRequest) -> None:
             keys.append((await stub.StoreMessage(request)).storage_key)
 
-        await _run_concurrently(requests[: args.warmup], args.concurrency, store)
+        await harness.run_concurrently(requests[: args.warmup], args.concurrency, store)
         await harness.analyze(url)
-        seconds = await _run_concurrently(requests[args.warmup :], args.concurrency, store)
+        seconds = await harness.run_concurrently(requests[args.warmup :], args.concurrency, store)
     name = f"{what}StoreMessage, {args.concurrency} concurrent callers"
     return Result(name, len(emails) - args.warmup, seconds), tenant, keys
 

@@ -22,7 +22,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -121,22 +121,6 @@ def _request(tenant: str, event: Event) -> pb.UpdateMessageStatusRequest:
     )
 
 
-async def _concurrently(
-    items: Sequence[Any], concurrency: int, work: Callable[[Any], Any]
-) -> float:
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
-
-    async def worker() -> None:
-        while not queue.empty():
-            await work(queue.get_nowait())
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - start
-
-
 # ---------------------------------------------------------------- the bare writer
 
 
@@ -212,7 +196,7 @@ async def bare_writer(url: str, tenant: str, made: list[Event], concurrency: int
                     },
                 )
 
-        seconds = await _concurrently(made, concurrency, record)
+        seconds = await harness.run_concurrently(made, concurrency, record)
     return Rate(
         f"bare psycopg writer: insert event + update message, {concurrency} tasks, pool 10",
         len(made),
@@ -234,7 +218,7 @@ async def unary(
         async def call(request: pb.UpdateMessageStatusRequest) -> None:
             await stub.UpdateMessageStatus(request)
 
-        seconds = await _concurrently(requests, concurrency, call)
+        seconds = await harness.run_concurrently(requests, concurrency, call)
     return Rate(f"{what}UpdateMessageStatus, {concurrency} concurrent callers", len(made), seconds)
 
 

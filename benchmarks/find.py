@@ -118,20 +118,9 @@ async def _store_unary(port: int, count: int, warmup: int, concurrency: int) -> 
     requests = [store_request(tenant, e) for e in outbound(0, count + warmup, 42)]
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.EmailStoreStub(channel)
-        queue: asyncio.Queue[pb.StoreMessageRequest] = asyncio.Queue()
-
-        async def drain() -> None:
-            while not queue.empty():
-                await stub.StoreMessage(queue.get_nowait())
-
-        for r in requests[:warmup]:
-            queue.put_nowait(r)
-        await asyncio.gather(*(drain() for _ in range(concurrency)))
-        for r in requests[warmup:]:
-            queue.put_nowait(r)
-        start = time.perf_counter()
-        await asyncio.gather(*(drain() for _ in range(concurrency)))
-        return count / (time.perf_counter() - start)
+        await harness.run_concurrently(requests[:warmup], concurrency, stub.StoreMessage)
+        seconds = await harness.run_concurrently(requests[warmup:], concurrency, stub.StoreMessage)
+        return count / seconds
 
 
 async def write_cost(admin_url: str, args: Any) -> list[str]:

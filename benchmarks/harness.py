@@ -6,8 +6,10 @@ import asyncio
 import os
 import socket
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -43,6 +45,24 @@ def analyze_now(url: str) -> None:
     """
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE")
+
+
+async def run_concurrently(
+    items: Sequence[Any], concurrency: int, work: Callable[[Any], Awaitable[Any]]
+) -> float:
+    """Runs `work` on every item from `concurrency` tasks taking the next item as each
+    finishes one; the seconds it took."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+
+    async def worker() -> None:
+        while not queue.empty():
+            await work(queue.get_nowait())
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - start
 
 
 async def analyze(url: str | None) -> None:
