@@ -322,8 +322,14 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
         async for change in self.cases.feed.watch(caller, request.since_sequence):
             yield convert.change(change)
 
-    async def ArchiveMessage(self, request: Any, context: Context) -> Any:
-        raise _not_yet("ArchiveMessage")
+    async def ArchiveMessage(
+        self, request: pb.ArchiveMessageRequest, context: Context
+    ) -> pb.Message:
+        caller = _caller(request.tenant_id, request.storage_key)
+        message = await self.cases.messages.archive_message(
+            caller, request.storage_key, request.archived
+        )
+        return convert.message(message)
 
     async def SetLegalHold(self, request: Any, context: Context) -> Any:
         raise _not_yet("SetLegalHold")

@@ -140,6 +140,19 @@ class MessageService:
             )
         return MessagePage(messages=messages, next_page_token=token)
 
+    async def archive_message(self, caller: Caller, storage_key: str, archived: bool) -> Message:
+        """Archives (hidden from default listings and search) or unarchives a message; the
+        message as it stands. Asking for the state it is in changes nothing."""
+        key = validation.storage_key(storage_key)
+        async with self.db.statement(caller, "archive_message") as tx:
+            changed = await tx.messages.set_archived(key, archived)
+            if changed is not None:
+                return changed
+            found = await tx.messages.by_key(key)
+        if found is None:
+            raise NotFound(f"message {key!r} not found")
+        return found.message
+
     async def delete_message(self, caller: Caller, storage_key: str) -> None:
         """Deletes a message; blobs nothing else references are freed by the collector."""
         key = validation.storage_key(storage_key)

@@ -358,6 +358,11 @@ class MessageStore(Protocol):
         """Messages matching the filter, newest first, after (created_at, storage_key)."""
         ...
 
+    async def set_archived(self, storage_key: str, archived: bool) -> Message | None:
+        """Archives or unarchives the message, appending a change; None when it is missing
+        or already so."""
+        ...
+
     async def delete(self, storage_key: str) -> int | None:
         """Deletes a message and releases its blob references; how many blobs it left
         unreferenced, None when there is no such message."""

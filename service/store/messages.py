@@ -306,6 +306,17 @@ class MessageRepository:
         await cur.execute(statement, params | {"limit": limit})
         return await self.with_attachments(await cur.fetchall())
 
+    async def set_archived(self, storage_key: str, archived: bool) -> Message | None:
+        """Archives or unarchives the message, appending a change; None when it is missing
+        or already so."""
+        found = await records(
+            self._conn,
+            MessageRow,
+            _q("set_archived"),
+            {"tenant_id": self._tenant, "storage_key": storage_key, "archived": archived},
+        )
+        return (await self.with_attachments(found))[0] if found else None
+
     async def delete(self, storage_key: str) -> int | None:
         """Deletes a message and releases its blob references; how many blobs it left
         unreferenced, None when there is no such message."""

@@ -247,7 +247,6 @@ async def test_usage_reports_dedup_and_compression(stub: Stub, tenant: str) -> N
 @pytest.mark.parametrize(
     "rpc",
     [
-        "ArchiveMessage",
         "SetLegalHold",
         "SetRetentionPolicy",
         "PurgeExpired",

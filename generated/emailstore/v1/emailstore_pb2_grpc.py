@@ -383,7 +383,9 @@ class EmailStoreServicer:
 
     def ArchiveMessage(self, request, context):
         """Archives (or unarchives) a message: hidden from ListMessages unless
-        include_archived is set.
+        include_archived is set, and from SearchMessages; archived_at says since
+        when. Archiving an archived message (or unarchiving one that is not)
+        changes nothing. Each change appears in the change feed as UPDATED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -175,7 +175,9 @@ class EmailStoreStub:
     """
     ArchiveMessage: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.ArchiveMessageRequest, _emailstore_pb2.Message]
     """Archives (or unarchives) a message: hidden from ListMessages unless
-    include_archived is set.
+    include_archived is set, and from SearchMessages; archived_at says since
+    when. Archiving an archived message (or unarchiving one that is not)
+    changes nothing. Each change appears in the change feed as UPDATED.
     """
     SetLegalHold: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.SetLegalHoldRequest, _emailstore_pb2.Message]
     """Places or lifts a legal hold: a held message is never deleted or purged."""
@@ -322,7 +324,9 @@ class EmailStoreAsyncStub(EmailStoreStub):
     """
     ArchiveMessage: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.ArchiveMessageRequest, _emailstore_pb2.Message]  # type: ignore[assignment]
     """Archives (or unarchives) a message: hidden from ListMessages unless
-    include_archived is set.
+    include_archived is set, and from SearchMessages; archived_at says since
+    when. Archiving an archived message (or unarchiving one that is not)
+    changes nothing. Each change appears in the change feed as UPDATED.
     """
     SetLegalHold: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.SetLegalHoldRequest, _emailstore_pb2.Message]  # type: ignore[assignment]
     """Places or lifts a legal hold: a held message is never deleted or purged."""
@@ -592,7 +596,9 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.Message, _abc.Awaitable[_emailstore_pb2.Message]]:
         """Archives (or unarchives) a message: hidden from ListMessages unless
-        include_archived is set.
+        include_archived is set, and from SearchMessages; archived_at says since
+        when. Archiving an archived message (or unarchiving one that is not)
+        changes nothing. Each change appears in the change feed as UPDATED.
         """
 
     @_abc_1.abstractmethod

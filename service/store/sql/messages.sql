@@ -111,6 +111,21 @@ WHERE {where}
 ORDER BY m.created_at DESC, m.storage_key DESC
 LIMIT %(limit)s
 
+-- name: set_archived
+-- Archives (%(archived)s true) or unarchives a message that is not so already, and appends an
+-- 'updated' change; no row when the message is missing or already as asked.
+WITH u AS (
+    UPDATE email_messages m
+    SET archived_at = CASE WHEN %(archived)s THEN now() END, updated_at = now()
+    WHERE m.tenant_id = %(tenant_id)s AND m.storage_key = %(storage_key)s
+      AND (m.archived_at IS NULL) = %(archived)s
+    RETURNING {m.message_columns}
+), f AS (
+    INSERT INTO changes (tenant_id, storage_key, kind, status, campaign_id, lead_id)
+    SELECT %(tenant_id)s, storage_key, 'updated', status, campaign_id, lead_id FROM u
+)
+SELECT * FROM u
+
 -- name: delete_message
 -- Deleting the message row cascades to its content and attachment rows; the blobs they
 -- referenced lose one reference each, and one referencing message (in the same statement, so
