@@ -22,6 +22,7 @@ from service.core.analytics import AnalyticsService
 from service.core.dictionaries import DictionaryBook, DictionarySettings
 from service.core.downloads import DownloadService
 from service.core.events import EventService
+from service.core.export import ExportService
 from service.core.feed import FeedService
 from service.core.gc import GarbageCollector
 from service.core.ingest import IngestService
@@ -118,6 +119,7 @@ class App:
         self._messages: MessageService | None = None
         self._ingest: IngestService | None = None
         self._search: SearchService | None = None
+        self._export: ExportService | None = None
 
     async def open(self) -> None:
         """Opens the pool (waiting until it works) and builds the use cases that need it."""
@@ -145,6 +147,13 @@ class App:
         if self._search is None:
             raise RuntimeError("App.open() first")
         return self._search
+
+    @property
+    def export(self) -> ExportService:
+        """ExportMessages (starts the parser workers with ingest)."""
+        if self._export is None:
+            self._export = ExportService(self.db, self.messages, self.search, self.ingest)
+        return self._export
 
     @property
     def ingest(self) -> IngestService:

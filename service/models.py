@@ -321,6 +321,16 @@ class SearchMessagesInput:
 
 
 @dataclass(frozen=True)
+class ExportInput:
+    """An ExportMessages request: ListMessages filters (has_filter), or a SearchMessages
+    query (the query as given)."""
+
+    filter: MessageFilter = MessageFilter()
+    query: str = ""
+    has_filter: bool = False
+
+
+@dataclass(frozen=True)
 class MessagePage:
     """One page of messages and the token for the next (empty at the end)."""
 

@@ -97,6 +97,7 @@ class EmailStoreServer:
             analytics=self.app.analytics,
             search=self.app.search,
             feed=self.app.feed,
+            export=self.app.export,
         )
         pb_grpc.add_EmailStoreServicer_to_server(
             EmailStoreServicer(cases, self.config.max_message_bytes), server

@@ -205,6 +205,13 @@ def list_request(r: pb.ListMessagesRequest) -> models.ListMessagesInput:
     )
 
 
+def export_request(r: pb.ExportMessagesRequest) -> models.ExportInput:
+    """An ExportMessagesRequest as a model (filters or a query)."""
+    has_filter = r.HasField("filters")
+    chosen = list_request(r.filters).filter if has_filter else models.MessageFilter()
+    return models.ExportInput(filter=chosen, query=r.query, has_filter=has_filter)
+
+
 def search_request(r: pb.SearchMessagesRequest) -> models.SearchMessagesInput:
     """A SearchMessagesRequest as a model (the query is parsed by core)."""
     return models.SearchMessagesInput(query=r.query, page_size=r.page_size, page_token=r.page_token)

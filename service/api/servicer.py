@@ -21,6 +21,7 @@ from service.core import validation
 from service.core.analytics import AnalyticsService
 from service.core.downloads import DownloadService
 from service.core.events import EventService
+from service.core.export import ExportService
 from service.core.feed import FeedService
 from service.core.ingest import IngestService
 from service.core.messages import MessageService
@@ -54,6 +55,7 @@ class UseCases:
     analytics: AnalyticsService
     search: SearchService
     feed: FeedService
+    export: ExportService
 
 
 def _caller(tenant_id: str, storage_key: str = "", field: str = "tenant_id") -> Caller:
@@ -334,8 +336,14 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
     async def SetLegalHold(self, request: Any, context: Context) -> Any:
         raise _not_yet("SetLegalHold")
 
+    async def ListLegalHolds(self, request: Any, context: Context) -> Any:
+        raise _not_yet("ListLegalHolds")
+
     async def SetRetentionPolicy(self, request: Any, context: Context) -> Any:
         raise _not_yet("SetRetentionPolicy")
+
+    async def GetRetentionPolicy(self, request: Any, context: Context) -> Any:
+        raise _not_yet("GetRetentionPolicy")
 
     async def PurgeExpired(self, request: Any, context: Context) -> Any:
         raise _not_yet("PurgeExpired")
@@ -343,6 +351,13 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
     async def EraseLead(self, request: Any, context: Context) -> Any:
         raise _not_yet("EraseLead")
 
-    async def ExportMessages(self, request: Any, context: Context) -> Any:
-        raise _not_yet("ExportMessages")
-        yield
+    async def ExportMessages(
+        self, request: pb.ExportMessagesRequest, context: Context
+    ) -> AsyncIterator[pb.ExportChunk]:
+        caller = _caller(request.tenant_id)
+        async for piece in self.cases.export.export(caller, convert.export_request(request)):
+            yield pb.ExportChunk(
+                data=piece.data,
+                messages_done=piece.messages_done,
+                messages_total=piece.messages_total,
+            )

@@ -248,10 +248,11 @@ async def test_usage_reports_dedup_and_compression(stub: Stub, tenant: str) -> N
     "rpc",
     [
         "SetLegalHold",
+        "ListLegalHolds",
         "SetRetentionPolicy",
+        "GetRetentionPolicy",
         "PurgeExpired",
         "EraseLead",
-        "ExportMessages",
     ],
 )
 async def test_contract_rpcs_not_built_yet_answer_unimplemented(stub: Stub, rpc: str) -> None:

@@ -2284,27 +2284,159 @@ class SetLegalHoldRequest(_message.Message):
 
     TENANT_ID_FIELD_NUMBER: _builtins.int
     STORAGE_KEY_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    WHOLE_TENANT_FIELD_NUMBER: _builtins.int
     HOLD_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PLACED_BY_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant (UUID)."""
     storage_key: _builtins.str
-    """The message."""
+    """One message."""
+    lead_id: _builtins.str
+    """Every message of a lead, stored before or after the hold."""
+    email: _builtins.str
+    """Every message naming this address (from, to, cc, bcc, reply-to)."""
+    whole_tenant: _builtins.bool
+    """Every message of the tenant."""
     hold: _builtins.bool
-    """True to hold."""
+    """True to place the hold, false to lift it."""
+    reason: _builtins.str
+    """Why (required to place a hold, at most 1,000 characters)."""
+    placed_by: _builtins.str
+    """Who placed it (required to place a hold, at most 200 characters)."""
     def __init__(
         self,
         *,
         tenant_id: _builtins.str = ...,
         storage_key: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+        whole_tenant: _builtins.bool = ...,
         hold: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        placed_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "lead_id", b"lead_id", "scope", b"scope", "storage_key", b"storage_key", "whole_tenant", b"whole_tenant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "hold", b"hold", "lead_id", b"lead_id", "placed_by", b"placed_by", "reason", b"reason", "scope", b"scope", "storage_key", b"storage_key", "tenant_id", b"tenant_id", "whole_tenant", b"whole_tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_scope: _TypeAlias = _typing.Literal["storage_key", "lead_id", "email", "whole_tenant"]  # noqa: Y015
+    _WhichOneofArgType_scope: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_scope) -> _WhichOneofReturnType_scope | None: ...
+
+Global___SetLegalHoldRequest: _TypeAlias = SetLegalHoldRequest  # noqa: Y015
+
+@_typing.final
+class LegalHold(_message.Message):
+    """A legal hold."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    STORAGE_KEY_FIELD_NUMBER: _builtins.int
+    LEAD_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    WHOLE_TENANT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PLACED_BY_FIELD_NUMBER: _builtins.int
+    PLACED_AT_FIELD_NUMBER: _builtins.int
+    LIFTED_AT_FIELD_NUMBER: _builtins.int
+    hold_id: _builtins.str
+    """The hold's id (UUID)."""
+    storage_key: _builtins.str
+    """One message."""
+    lead_id: _builtins.str
+    """A lead."""
+    email: _builtins.str
+    """An email address (its domain lower-cased)."""
+    whole_tenant: _builtins.bool
+    """The whole tenant."""
+    reason: _builtins.str
+    """Why."""
+    placed_by: _builtins.str
+    """Who placed it."""
+    @_builtins.property
+    def placed_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was placed."""
+
+    @_builtins.property
+    def lifted_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was lifted; unset while in force."""
+
+    def __init__(
+        self,
+        *,
+        hold_id: _builtins.str = ...,
+        storage_key: _builtins.str = ...,
+        lead_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+        whole_tenant: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        placed_by: _builtins.str = ...,
+        placed_at: _timestamp_pb2.Timestamp | None = ...,
+        lifted_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "lead_id", b"lead_id", "lifted_at", b"lifted_at", "placed_at", b"placed_at", "scope", b"scope", "storage_key", b"storage_key", "whole_tenant", b"whole_tenant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "hold_id", b"hold_id", "lead_id", b"lead_id", "lifted_at", b"lifted_at", "placed_at", b"placed_at", "placed_by", b"placed_by", "reason", b"reason", "scope", b"scope", "storage_key", b"storage_key", "whole_tenant", b"whole_tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_scope: _TypeAlias = _typing.Literal["storage_key", "lead_id", "email", "whole_tenant"]  # noqa: Y015
+    _WhichOneofArgType_scope: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_scope) -> _WhichOneofReturnType_scope | None: ...
+
+Global___LegalHold: _TypeAlias = LegalHold  # noqa: Y015
+
+@_typing.final
+class ListLegalHoldsRequest(_message.Message):
+    """Lists a tenant's legal holds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    INCLUDE_LIFTED_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant (UUID)."""
+    include_lifted: _builtins.bool
+    """Lifted holds too (their history is kept)."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        include_lifted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold", "storage_key", b"storage_key", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_lifted", b"include_lifted", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___SetLegalHoldRequest: _TypeAlias = SetLegalHoldRequest  # noqa: Y015
+Global___ListLegalHoldsRequest: _TypeAlias = ListLegalHoldsRequest  # noqa: Y015
+
+@_typing.final
+class ListLegalHoldsResponse(_message.Message):
+    """A tenant's legal holds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def holds(self) -> _containers.RepeatedCompositeFieldContainer[Global___LegalHold]:
+        """Oldest first."""
+
+    def __init__(
+        self,
+        *,
+        holds: _abc.Iterable[Global___LegalHold] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holds", b"holds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLegalHoldsResponse: _TypeAlias = ListLegalHoldsResponse  # noqa: Y015
 
 @_typing.final
 class SetRetentionPolicyRequest(_message.Message):
@@ -2317,7 +2449,9 @@ class SetRetentionPolicyRequest(_message.Message):
     tenant_id: _builtins.str
     """Tenant (UUID)."""
     retention_days: _builtins.int
-    """Days after creation a message expires; 0 means keep forever."""
+    """Days after creation a message expires; 0 means keep forever (at most
+    36,500).
+    """
     def __init__(
         self,
         *,
@@ -2333,6 +2467,28 @@ class SetRetentionPolicyRequest(_message.Message):
 Global___SetRetentionPolicyRequest: _TypeAlias = SetRetentionPolicyRequest  # noqa: Y015
 
 @_typing.final
+class GetRetentionPolicyRequest(_message.Message):
+    """Reads the tenant's retention."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant (UUID)."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRetentionPolicyRequest: _TypeAlias = GetRetentionPolicyRequest  # noqa: Y015
+
+@_typing.final
 class RetentionPolicy(_message.Message):
     """A tenant's retention."""
 
@@ -2340,19 +2496,33 @@ class RetentionPolicy(_message.Message):
 
     TENANT_ID_FIELD_NUMBER: _builtins.int
     RETENTION_DAYS_FIELD_NUMBER: _builtins.int
+    IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant (UUID)."""
     retention_days: _builtins.int
     """Days after creation a message expires; 0 means keep forever."""
+    is_default: _builtins.bool
+    """True when the tenant never set one: the platform's default applies."""
+    applied: _builtins.bool
+    """True once every message stored before the last change carries its expiry."""
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was last set."""
+
     def __init__(
         self,
         *,
         tenant_id: _builtins.str = ...,
         retention_days: _builtins.int = ...,
+        is_default: _builtins.bool = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        applied: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["retention_days", b"retention_days", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "is_default", b"is_default", "retention_days", b"retention_days", "tenant_id", b"tenant_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2369,7 +2539,7 @@ class PurgeExpiredRequest(_message.Message):
     tenant_id: _builtins.str
     """Tenant (UUID)."""
     limit: _builtins.int
-    """At most this many messages per call; 0 means 1000."""
+    """At most this many messages per call; 0 means 1000 (at most 100,000)."""
     def __init__(
         self,
         *,
@@ -2392,19 +2562,27 @@ class PurgeResult(_message.Message):
 
     DELETED_MESSAGES_FIELD_NUMBER: _builtins.int
     FREED_BYTES_FIELD_NUMBER: _builtins.int
+    MORE_FIELD_NUMBER: _builtins.int
     deleted_messages: _builtins.int
     """Messages deleted."""
     freed_bytes: _builtins.int
-    """Stored bytes freed."""
+    """Stored bytes released: the messages' packs and the blobs they left without
+    references (which the collector frees after EMAILSTORE_BLOB_GRACE_S).
+    """
+    more: _builtins.bool
+    """True when the limit stopped it before every expired, unheld message was
+    deleted: call again.
+    """
     def __init__(
         self,
         *,
         deleted_messages: _builtins.int = ...,
         freed_bytes: _builtins.int = ...,
+        more: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_messages", b"deleted_messages", "freed_bytes", b"freed_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_messages", b"deleted_messages", "freed_bytes", b"freed_bytes", "more", b"more"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2419,22 +2597,28 @@ class EraseLeadRequest(_message.Message):
     TENANT_ID_FIELD_NUMBER: _builtins.int
     LEAD_ID_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant (UUID)."""
     lead_id: _builtins.str
     """By lead id."""
     email: _builtins.str
-    """By email address (sender or recipient)."""
+    """By email address (sender or any recipient; the domain is compared
+    case-insensitively, the local part as given).
+    """
+    requested_by: _builtins.str
+    """Who asked for the erasure (kept in the audit record as given)."""
     def __init__(
         self,
         *,
         tenant_id: _builtins.str = ...,
         lead_id: _builtins.str = ...,
         email: _builtins.str = ...,
+        requested_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "lead_id", b"lead_id", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "lead_id", b"lead_id", "subject", b"subject", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "lead_id", b"lead_id", "requested_by", b"requested_by", "subject", b"subject", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_subject: _TypeAlias = _typing.Literal["lead_id", "email"]  # noqa: Y015
     _WhichOneofArgType_subject: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
@@ -2444,25 +2628,41 @@ Global___EraseLeadRequest: _TypeAlias = EraseLeadRequest  # noqa: Y015
 
 @_typing.final
 class EraseResult(_message.Message):
-    """What an erasure removed."""
+    """What an erasure removed (the whole erasure, over every call that worked on it)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ERASED_MESSAGES_FIELD_NUMBER: _builtins.int
     FREED_BYTES_FIELD_NUMBER: _builtins.int
+    ERASED_EVENTS_FIELD_NUMBER: _builtins.int
+    ERASED_ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    ERASURE_ID_FIELD_NUMBER: _builtins.int
+    ERASED_CHANGES_FIELD_NUMBER: _builtins.int
     erased_messages: _builtins.int
     """Messages erased."""
     freed_bytes: _builtins.int
-    """Stored bytes freed."""
+    """Stored bytes freed (packs, and blobs no one else references, deleted at once)."""
+    erased_events: _builtins.int
+    """Status events erased."""
+    erased_attachments: _builtins.int
+    """Attachment references erased."""
+    erasure_id: _builtins.str
+    """The erasure's id in the audit record (UUID)."""
+    erased_changes: _builtins.int
+    """Earlier change-feed entries removed."""
     def __init__(
         self,
         *,
         erased_messages: _builtins.int = ...,
         freed_bytes: _builtins.int = ...,
+        erased_events: _builtins.int = ...,
+        erased_attachments: _builtins.int = ...,
+        erasure_id: _builtins.str = ...,
+        erased_changes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["erased_messages", b"erased_messages", "freed_bytes", b"freed_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["erased_attachments", b"erased_attachments", "erased_changes", b"erased_changes", "erased_events", b"erased_events", "erased_messages", b"erased_messages", "erasure_id", b"erasure_id", "freed_bytes", b"freed_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2476,8 +2676,11 @@ class ExportMessagesRequest(_message.Message):
 
     TENANT_ID_FIELD_NUMBER: _builtins.int
     FILTERS_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant (UUID)."""
+    query: _builtins.str
+    """Or a SearchMessages query instead of filters (not both)."""
     @_builtins.property
     def filters(self) -> Global___ListMessagesRequest:
         """Which messages (tenant_id, page_size and page_token are ignored here)."""
@@ -2487,10 +2690,11 @@ class ExportMessagesRequest(_message.Message):
         *,
         tenant_id: _builtins.str = ...,
         filters: Global___ListMessagesRequest | None = ...,
+        query: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters", "query", b"query", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2503,16 +2707,26 @@ class ExportChunk(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DATA_FIELD_NUMBER: _builtins.int
+    MESSAGES_DONE_FIELD_NUMBER: _builtins.int
+    MESSAGES_TOTAL_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
-    """The next bytes."""
+    """The next bytes of the mbox."""
+    messages_done: _builtins.int
+    """Messages whose bytes are complete, counting this chunk's."""
+    messages_total: _builtins.int
+    """Set on the first chunk of a filter export: how many messages match (0 when
+    not known, as for a query).
+    """
     def __init__(
         self,
         *,
         data: _builtins.bytes = ...,
+        messages_done: _builtins.int = ...,
+        messages_total: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "messages_done", b"messages_done", "messages_total", b"messages_total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

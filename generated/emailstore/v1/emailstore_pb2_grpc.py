@@ -145,11 +145,21 @@ class EmailStoreStub:
         self.SetLegalHold = channel.unary_unary(
                 '/emailstore.v1.EmailStore/SetLegalHold',
                 request_serializer=emailstore_dot_v1_dot_emailstore__pb2.SetLegalHoldRequest.SerializeToString,
-                response_deserializer=emailstore_dot_v1_dot_emailstore__pb2.Message.FromString,
+                response_deserializer=emailstore_dot_v1_dot_emailstore__pb2.LegalHold.FromString,
+                _registered_method=True)
+        self.ListLegalHolds = channel.unary_unary(
+                '/emailstore.v1.EmailStore/ListLegalHolds',
+                request_serializer=emailstore_dot_v1_dot_emailstore__pb2.ListLegalHoldsRequest.SerializeToString,
+                response_deserializer=emailstore_dot_v1_dot_emailstore__pb2.ListLegalHoldsResponse.FromString,
                 _registered_method=True)
         self.SetRetentionPolicy = channel.unary_unary(
                 '/emailstore.v1.EmailStore/SetRetentionPolicy',
                 request_serializer=emailstore_dot_v1_dot_emailstore__pb2.SetRetentionPolicyRequest.SerializeToString,
+                response_deserializer=emailstore_dot_v1_dot_emailstore__pb2.RetentionPolicy.FromString,
+                _registered_method=True)
+        self.GetRetentionPolicy = channel.unary_unary(
+                '/emailstore.v1.EmailStore/GetRetentionPolicy',
+                request_serializer=emailstore_dot_v1_dot_emailstore__pb2.GetRetentionPolicyRequest.SerializeToString,
                 response_deserializer=emailstore_dot_v1_dot_emailstore__pb2.RetentionPolicy.FromString,
                 _registered_method=True)
         self.PurgeExpired = channel.unary_unary(
@@ -392,35 +402,79 @@ class EmailStoreServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetLegalHold(self, request, context):
-        """Places or lifts a legal hold: a held message is never deleted or purged.
+        """Places (hold = true) or lifts (hold = false) a legal hold on one message, a
+        lead, an email address or the whole tenant. A held message is never deleted:
+        DeleteMessage, PurgeExpired and EraseLead refuse it with FAILED_PRECONDITION
+        naming the hold's id and reason. A hold on a lead or an address also covers
+        messages stored after it; an address hold covers every message naming the
+        address as sender or any recipient (the domain compared case-insensitively,
+        the local part as given). Placing a hold that is in place already answers the
+        existing hold; lifting names the same scope and answers the lifted hold (with
+        lifted_at), NOT_FOUND when there is none. A hold on a message that does not
+        exist is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLegalHolds(self, request, context):
+        """The tenant's holds in force, oldest first (and lifted ones with
+        include_lifted).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetRetentionPolicy(self, request, context):
-        """Sets the tenant's default retention.
+        """Sets the tenant's retention: a message expires retention_days after it was
+        stored (0 = kept forever). New messages get expires_at from the policy in
+        force; messages stored before are brought to it in the background, in
+        small transactions (`applied` says when that is done). Until then purge
+        deletes only what both the old and the new expiry say has expired.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRetentionPolicy(self, request, context):
+        """The tenant's retention (the platform's default of 2,555 days when none was
+        set).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def PurgeExpired(self, request, context):
-        """Deletes messages past their expiry, at most `limit` per call.
+        """Deletes up to `limit` messages past their expiry that no hold covers, in
+        bounded transactions, oldest expiry first. Their blobs lose references as in
+        DeleteMessage (the collector frees what nothing references); each appears in
+        the change feed as DELETED. The server also purges every tenant each
+        EMAILSTORE_PURGE_INTERVAL_S.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EraseLead(self, request, context):
-        """GDPR erasure of everything stored about one lead.
+        """GDPR erasure (right to erasure) of a lead id or an email address in a
+        tenant: every message of the lead, or naming the address as sender or any
+        recipient, with its events, attachment references, search entries, and its
+        earlier change-feed entries (an erased key stays in the feed only as
+        DELETED). Blobs no other message references are deleted at once, with their
+        bytes. Refused with FAILED_PRECONDITION, deleting nothing, when a hold
+        covers any of it. Idempotent and resumable: an erasure cut short (a crash,
+        a deadline) is finished by asking again, and the result counts the whole
+        erasure. An audit record keeps the subject only as a keyed hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportMessages(self, request, context):
-        """Exports messages as an mbox stream.
+        """Exports messages as an mbox stream (mboxrd quoting): the original bytes of
+        ingested mail, the rendering of structured mail, newest first, selected by
+        ListMessages filters or a SearchMessages query. Bounded memory whatever
+        the size of the export.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -537,11 +591,21 @@ def add_EmailStoreServicer_to_server(servicer, server):
             'SetLegalHold': grpc.unary_unary_rpc_method_handler(
                     servicer.SetLegalHold,
                     request_deserializer=emailstore_dot_v1_dot_emailstore__pb2.SetLegalHoldRequest.FromString,
-                    response_serializer=emailstore_dot_v1_dot_emailstore__pb2.Message.SerializeToString,
+                    response_serializer=emailstore_dot_v1_dot_emailstore__pb2.LegalHold.SerializeToString,
+            ),
+            'ListLegalHolds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLegalHolds,
+                    request_deserializer=emailstore_dot_v1_dot_emailstore__pb2.ListLegalHoldsRequest.FromString,
+                    response_serializer=emailstore_dot_v1_dot_emailstore__pb2.ListLegalHoldsResponse.SerializeToString,
             ),
             'SetRetentionPolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.SetRetentionPolicy,
                     request_deserializer=emailstore_dot_v1_dot_emailstore__pb2.SetRetentionPolicyRequest.FromString,
+                    response_serializer=emailstore_dot_v1_dot_emailstore__pb2.RetentionPolicy.SerializeToString,
+            ),
+            'GetRetentionPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRetentionPolicy,
+                    request_deserializer=emailstore_dot_v1_dot_emailstore__pb2.GetRetentionPolicyRequest.FromString,
                     response_serializer=emailstore_dot_v1_dot_emailstore__pb2.RetentionPolicy.SerializeToString,
             ),
             'PurgeExpired': grpc.unary_unary_rpc_method_handler(
@@ -1155,7 +1219,34 @@ class EmailStore:
             target,
             '/emailstore.v1.EmailStore/SetLegalHold',
             emailstore_dot_v1_dot_emailstore__pb2.SetLegalHoldRequest.SerializeToString,
-            emailstore_dot_v1_dot_emailstore__pb2.Message.FromString,
+            emailstore_dot_v1_dot_emailstore__pb2.LegalHold.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLegalHolds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emailstore.v1.EmailStore/ListLegalHolds',
+            emailstore_dot_v1_dot_emailstore__pb2.ListLegalHoldsRequest.SerializeToString,
+            emailstore_dot_v1_dot_emailstore__pb2.ListLegalHoldsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1182,6 +1273,33 @@ class EmailStore:
             target,
             '/emailstore.v1.EmailStore/SetRetentionPolicy',
             emailstore_dot_v1_dot_emailstore__pb2.SetRetentionPolicyRequest.SerializeToString,
+            emailstore_dot_v1_dot_emailstore__pb2.RetentionPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRetentionPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emailstore.v1.EmailStore/GetRetentionPolicy',
+            emailstore_dot_v1_dot_emailstore__pb2.GetRetentionPolicyRequest.SerializeToString,
             emailstore_dot_v1_dot_emailstore__pb2.RetentionPolicy.FromString,
             options,
             channel_credentials,

@@ -179,16 +179,57 @@ class EmailStoreStub:
     when. Archiving an archived message (or unarchiving one that is not)
     changes nothing. Each change appears in the change feed as UPDATED.
     """
-    SetLegalHold: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.SetLegalHoldRequest, _emailstore_pb2.Message]
-    """Places or lifts a legal hold: a held message is never deleted or purged."""
+    SetLegalHold: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.SetLegalHoldRequest, _emailstore_pb2.LegalHold]
+    """Places (hold = true) or lifts (hold = false) a legal hold on one message, a
+    lead, an email address or the whole tenant. A held message is never deleted:
+    DeleteMessage, PurgeExpired and EraseLead refuse it with FAILED_PRECONDITION
+    naming the hold's id and reason. A hold on a lead or an address also covers
+    messages stored after it; an address hold covers every message naming the
+    address as sender or any recipient (the domain compared case-insensitively,
+    the local part as given). Placing a hold that is in place already answers the
+    existing hold; lifting names the same scope and answers the lifted hold (with
+    lifted_at), NOT_FOUND when there is none. A hold on a message that does not
+    exist is NOT_FOUND.
+    """
+    ListLegalHolds: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.ListLegalHoldsRequest, _emailstore_pb2.ListLegalHoldsResponse]
+    """The tenant's holds in force, oldest first (and lifted ones with
+    include_lifted).
+    """
     SetRetentionPolicy: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.SetRetentionPolicyRequest, _emailstore_pb2.RetentionPolicy]
-    """Sets the tenant's default retention."""
+    """Sets the tenant's retention: a message expires retention_days after it was
+    stored (0 = kept forever). New messages get expires_at from the policy in
+    force; messages stored before are brought to it in the background, in
+    small transactions (`applied` says when that is done). Until then purge
+    deletes only what both the old and the new expiry say has expired.
+    """
+    GetRetentionPolicy: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.GetRetentionPolicyRequest, _emailstore_pb2.RetentionPolicy]
+    """The tenant's retention (the platform's default of 2,555 days when none was
+    set).
+    """
     PurgeExpired: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.PurgeExpiredRequest, _emailstore_pb2.PurgeResult]
-    """Deletes messages past their expiry, at most `limit` per call."""
+    """Deletes up to `limit` messages past their expiry that no hold covers, in
+    bounded transactions, oldest expiry first. Their blobs lose references as in
+    DeleteMessage (the collector frees what nothing references); each appears in
+    the change feed as DELETED. The server also purges every tenant each
+    EMAILSTORE_PURGE_INTERVAL_S.
+    """
     EraseLead: _grpc.UnaryUnaryMultiCallable[_emailstore_pb2.EraseLeadRequest, _emailstore_pb2.EraseResult]
-    """GDPR erasure of everything stored about one lead."""
+    """GDPR erasure (right to erasure) of a lead id or an email address in a
+    tenant: every message of the lead, or naming the address as sender or any
+    recipient, with its events, attachment references, search entries, and its
+    earlier change-feed entries (an erased key stays in the feed only as
+    DELETED). Blobs no other message references are deleted at once, with their
+    bytes. Refused with FAILED_PRECONDITION, deleting nothing, when a hold
+    covers any of it. Idempotent and resumable: an erasure cut short (a crash,
+    a deadline) is finished by asking again, and the result counts the whole
+    erasure. An audit record keeps the subject only as a keyed hash.
+    """
     ExportMessages: _grpc.UnaryStreamMultiCallable[_emailstore_pb2.ExportMessagesRequest, _emailstore_pb2.ExportChunk]
-    """Exports messages as an mbox stream."""
+    """Exports messages as an mbox stream (mboxrd quoting): the original bytes of
+    ingested mail, the rendering of structured mail, newest first, selected by
+    ListMessages filters or a SearchMessages query. Bounded memory whatever
+    the size of the export.
+    """
 
 @_typing.type_check_only
 class EmailStoreAsyncStub(EmailStoreStub):
@@ -328,16 +369,57 @@ class EmailStoreAsyncStub(EmailStoreStub):
     when. Archiving an archived message (or unarchiving one that is not)
     changes nothing. Each change appears in the change feed as UPDATED.
     """
-    SetLegalHold: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.SetLegalHoldRequest, _emailstore_pb2.Message]  # type: ignore[assignment]
-    """Places or lifts a legal hold: a held message is never deleted or purged."""
+    SetLegalHold: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.SetLegalHoldRequest, _emailstore_pb2.LegalHold]  # type: ignore[assignment]
+    """Places (hold = true) or lifts (hold = false) a legal hold on one message, a
+    lead, an email address or the whole tenant. A held message is never deleted:
+    DeleteMessage, PurgeExpired and EraseLead refuse it with FAILED_PRECONDITION
+    naming the hold's id and reason. A hold on a lead or an address also covers
+    messages stored after it; an address hold covers every message naming the
+    address as sender or any recipient (the domain compared case-insensitively,
+    the local part as given). Placing a hold that is in place already answers the
+    existing hold; lifting names the same scope and answers the lifted hold (with
+    lifted_at), NOT_FOUND when there is none. A hold on a message that does not
+    exist is NOT_FOUND.
+    """
+    ListLegalHolds: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.ListLegalHoldsRequest, _emailstore_pb2.ListLegalHoldsResponse]  # type: ignore[assignment]
+    """The tenant's holds in force, oldest first (and lifted ones with
+    include_lifted).
+    """
     SetRetentionPolicy: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.SetRetentionPolicyRequest, _emailstore_pb2.RetentionPolicy]  # type: ignore[assignment]
-    """Sets the tenant's default retention."""
+    """Sets the tenant's retention: a message expires retention_days after it was
+    stored (0 = kept forever). New messages get expires_at from the policy in
+    force; messages stored before are brought to it in the background, in
+    small transactions (`applied` says when that is done). Until then purge
+    deletes only what both the old and the new expiry say has expired.
+    """
+    GetRetentionPolicy: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.GetRetentionPolicyRequest, _emailstore_pb2.RetentionPolicy]  # type: ignore[assignment]
+    """The tenant's retention (the platform's default of 2,555 days when none was
+    set).
+    """
     PurgeExpired: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.PurgeExpiredRequest, _emailstore_pb2.PurgeResult]  # type: ignore[assignment]
-    """Deletes messages past their expiry, at most `limit` per call."""
+    """Deletes up to `limit` messages past their expiry that no hold covers, in
+    bounded transactions, oldest expiry first. Their blobs lose references as in
+    DeleteMessage (the collector frees what nothing references); each appears in
+    the change feed as DELETED. The server also purges every tenant each
+    EMAILSTORE_PURGE_INTERVAL_S.
+    """
     EraseLead: _aio.UnaryUnaryMultiCallable[_emailstore_pb2.EraseLeadRequest, _emailstore_pb2.EraseResult]  # type: ignore[assignment]
-    """GDPR erasure of everything stored about one lead."""
+    """GDPR erasure (right to erasure) of a lead id or an email address in a
+    tenant: every message of the lead, or naming the address as sender or any
+    recipient, with its events, attachment references, search entries, and its
+    earlier change-feed entries (an erased key stays in the feed only as
+    DELETED). Blobs no other message references are deleted at once, with their
+    bytes. Refused with FAILED_PRECONDITION, deleting nothing, when a hold
+    covers any of it. Idempotent and resumable: an erasure cut short (a crash,
+    a deadline) is finished by asking again, and the result counts the whole
+    erasure. An audit record keeps the subject only as a keyed hash.
+    """
     ExportMessages: _aio.UnaryStreamMultiCallable[_emailstore_pb2.ExportMessagesRequest, _emailstore_pb2.ExportChunk]  # type: ignore[assignment]
-    """Exports messages as an mbox stream."""
+    """Exports messages as an mbox stream (mboxrd quoting): the original bytes of
+    ingested mail, the rendering of structured mail, newest first, selected by
+    ListMessages filters or a SearchMessages query. Bounded memory whatever
+    the size of the export.
+    """
 
 class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
     """The EmailStore service.
@@ -606,8 +688,28 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _emailstore_pb2.SetLegalHoldRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_emailstore_pb2.Message, _abc.Awaitable[_emailstore_pb2.Message]]:
-        """Places or lifts a legal hold: a held message is never deleted or purged."""
+    ) -> _typing.Union[_emailstore_pb2.LegalHold, _abc.Awaitable[_emailstore_pb2.LegalHold]]:
+        """Places (hold = true) or lifts (hold = false) a legal hold on one message, a
+        lead, an email address or the whole tenant. A held message is never deleted:
+        DeleteMessage, PurgeExpired and EraseLead refuse it with FAILED_PRECONDITION
+        naming the hold's id and reason. A hold on a lead or an address also covers
+        messages stored after it; an address hold covers every message naming the
+        address as sender or any recipient (the domain compared case-insensitively,
+        the local part as given). Placing a hold that is in place already answers the
+        existing hold; lifting names the same scope and answers the lifted hold (with
+        lifted_at), NOT_FOUND when there is none. A hold on a message that does not
+        exist is NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def ListLegalHolds(
+        self,
+        request: _emailstore_pb2.ListLegalHoldsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_emailstore_pb2.ListLegalHoldsResponse, _abc.Awaitable[_emailstore_pb2.ListLegalHoldsResponse]]:
+        """The tenant's holds in force, oldest first (and lifted ones with
+        include_lifted).
+        """
 
     @_abc_1.abstractmethod
     def SetRetentionPolicy(
@@ -615,7 +717,22 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.SetRetentionPolicyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.RetentionPolicy, _abc.Awaitable[_emailstore_pb2.RetentionPolicy]]:
-        """Sets the tenant's default retention."""
+        """Sets the tenant's retention: a message expires retention_days after it was
+        stored (0 = kept forever). New messages get expires_at from the policy in
+        force; messages stored before are brought to it in the background, in
+        small transactions (`applied` says when that is done). Until then purge
+        deletes only what both the old and the new expiry say has expired.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRetentionPolicy(
+        self,
+        request: _emailstore_pb2.GetRetentionPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_emailstore_pb2.RetentionPolicy, _abc.Awaitable[_emailstore_pb2.RetentionPolicy]]:
+        """The tenant's retention (the platform's default of 2,555 days when none was
+        set).
+        """
 
     @_abc_1.abstractmethod
     def PurgeExpired(
@@ -623,7 +740,12 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.PurgeExpiredRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.PurgeResult, _abc.Awaitable[_emailstore_pb2.PurgeResult]]:
-        """Deletes messages past their expiry, at most `limit` per call."""
+        """Deletes up to `limit` messages past their expiry that no hold covers, in
+        bounded transactions, oldest expiry first. Their blobs lose references as in
+        DeleteMessage (the collector frees what nothing references); each appears in
+        the change feed as DELETED. The server also purges every tenant each
+        EMAILSTORE_PURGE_INTERVAL_S.
+        """
 
     @_abc_1.abstractmethod
     def EraseLead(
@@ -631,7 +753,16 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.EraseLeadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_emailstore_pb2.EraseResult, _abc.Awaitable[_emailstore_pb2.EraseResult]]:
-        """GDPR erasure of everything stored about one lead."""
+        """GDPR erasure (right to erasure) of a lead id or an email address in a
+        tenant: every message of the lead, or naming the address as sender or any
+        recipient, with its events, attachment references, search entries, and its
+        earlier change-feed entries (an erased key stays in the feed only as
+        DELETED). Blobs no other message references are deleted at once, with their
+        bytes. Refused with FAILED_PRECONDITION, deleting nothing, when a hold
+        covers any of it. Idempotent and resumable: an erasure cut short (a crash,
+        a deadline) is finished by asking again, and the result counts the whole
+        erasure. An audit record keeps the subject only as a keyed hash.
+        """
 
     @_abc_1.abstractmethod
     def ExportMessages(
@@ -639,6 +770,10 @@ class EmailStoreServicer(metaclass=_abc_1.ABCMeta):
         request: _emailstore_pb2.ExportMessagesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_emailstore_pb2.ExportChunk], _abc.AsyncIterator[_emailstore_pb2.ExportChunk]]:
-        """Exports messages as an mbox stream."""
+        """Exports messages as an mbox stream (mboxrd quoting): the original bytes of
+        ingested mail, the rendering of structured mail, newest first, selected by
+        ListMessages filters or a SearchMessages query. Bounded memory whatever
+        the size of the export.
+        """
 
 def add_EmailStoreServicer_to_server(servicer: EmailStoreServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
