@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     recompress.add_argument(
         "--batch", type=int, default=200, help="messages per transaction (default 200)"
     )
+    purge = commands.add_parser(
+        "purge",
+        help="bring older messages to changed retention policies, then delete every expired "
+        "message no legal hold covers (the server does it every EMAILSTORE_PURGE_INTERVAL_S)",
+    )
+    purge.add_argument("--tenant", help="only this tenant (UUID)")
     reindex = commands.add_parser(
         "reindex",
         help="build the search vectors of messages stored before search existed (the server "
@@ -69,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_recompress(config, args.tenant, args.batch))
     if args.command == "reindex":
         return asyncio.run(_reindex(config, args.tenant))
+    if args.command == "purge":
+        return asyncio.run(_purge(config, args.tenant))
     return asyncio.run(_migrate(config))
 
 
@@ -141,6 +149,46 @@ async def _reindex(config: Config, tenant: str | None) -> int:
             await app.close()
     for r in results:
         print(f"{r.tenant_id}: {r.indexed:,} message(s) indexed for search")
+    return 0
+
+
+async def _purge(config: Config, tenant: str | None) -> int:
+    from service.app import App, database
+    from service.core import validation
+    from service.core.governance import MAX_PURGE_LIMIT
+    from service.errors import InvalidArgument
+    from service.models import PurgeResult
+
+    try:
+        caller = validation.caller(tenant, "--tenant") if tenant else None
+    except InvalidArgument as exc:
+        print(f"emailstore purge: {exc.message}", file=sys.stderr)
+        return 2
+    async with database(config) as target:
+        app = App(config, target.url, pool_size=2)
+        try:
+            await app.open()
+            governance = app.governance
+            if caller is None:
+                result = await governance.purge_all()
+            else:
+                applied = await governance.apply_retention(caller)
+                if applied:
+                    print(f"{caller.tenant_id}: {applied:,} message(s) given the current expiry")
+                deleted = freed = 0
+                while True:
+                    part = await governance.purge(caller, MAX_PURGE_LIMIT)
+                    deleted += part.deleted_messages
+                    freed += part.freed_bytes
+                    if not part.more:
+                        break
+                result = PurgeResult(deleted, freed)
+        finally:
+            await app.close()
+    print(
+        f"purged {result.deleted_messages:,} expired message(s), released "
+        f"{result.freed_bytes:,} stored bytes (blobs nothing references are freed after EMAILSTORE_BLOB_GRACE_S)"
+    )
     return 0
 
 

@@ -25,6 +25,7 @@ from service.core.events import EventService
 from service.core.export import ExportService
 from service.core.feed import FeedService
 from service.core.gc import GarbageCollector
+from service.core.governance import GovernanceService
 from service.core.ingest import IngestService
 from service.core.messages import MessageService
 from service.core.page_tokens import PageTokens
@@ -104,6 +105,7 @@ class App:
         self.uploads = UploadService(config, self.db)
         self.downloads = DownloadService(self.db)
         self.gc = GarbageCollector(self.db, config.blob_grace_s)
+        self.governance = GovernanceService(config, self.db)
         self.dictionaries = DictionaryBook(
             self.db,
             DictionarySettings(

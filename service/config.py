@@ -81,6 +81,9 @@ class Config:
     """How long an unfinished upload can be resumed; then its bytes are freed."""
     gc_interval_s: float = 60.0
     """How often the server's background collector runs (0: never; use `emailstore gc`)."""
+    purge_interval_s: float = 3600.0
+    """How often the server purges every tenant's expired messages (0: never; use
+    `emailstore purge`)."""
     changes_retention_s: float = 7 * 86400.0
     """How long the change feed keeps changes; older ones are pruned in the background."""
     parse_workers: int = 2
@@ -160,6 +163,7 @@ class Config:
             (self.blob_grace_s >= 0, "EMAILSTORE_BLOB_GRACE_S must be >= 0"),
             (self.upload_ttl_s > 0, "EMAILSTORE_UPLOAD_TTL_S must be > 0"),
             (self.gc_interval_s >= 0, "EMAILSTORE_GC_INTERVAL_S must be >= 0"),
+            (self.purge_interval_s >= 0, "EMAILSTORE_PURGE_INTERVAL_S must be >= 0"),
             (self.changes_retention_s >= 1, "EMAILSTORE_CHANGES_RETENTION_S must be >= 1"),
             (self.parse_workers >= 1, "EMAILSTORE_PARSE_WORKERS must be >= 1"),
             (self.parse_timeout_s > 0, "EMAILSTORE_PARSE_TIMEOUT_S must be > 0"),

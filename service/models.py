@@ -561,3 +561,80 @@ class ChangePage:
 
     changes: tuple[Change, ...]
     next_sequence: int
+
+
+# ------------------------------------------------------------------ governance
+
+
+class HoldScope(StrEnum):
+    """What a legal hold covers."""
+
+    MESSAGE = "message"
+    LEAD = "lead"
+    EMAIL = "email"
+    TENANT = "tenant"
+
+
+@dataclass(frozen=True)
+class LegalHold:
+    """A legal hold: value is the storage_key, the lead_id, the normalised address, or ''
+    for the whole tenant."""
+
+    hold_id: str
+    scope: HoldScope
+    value: str
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    lifted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LegalHoldInput:
+    """A SetLegalHold request: place (hold) or lift a hold on one scope."""
+
+    scope: HoldScope | None
+    value: str
+    hold: bool
+    reason: str = ""
+    placed_by: str = ""
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """A tenant's retention (0 days: kept forever); applied: every message stored before the
+    last change carries its expiry."""
+
+    retention_days: int
+    is_default: bool
+    updated_at: datetime | None
+    applied: bool
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What a purge deleted; more: the limit stopped it."""
+
+    deleted_messages: int = 0
+    freed_bytes: int = 0
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class EraseSubject:
+    """Whom an erasure is about: a lead id, or an email address (normalised)."""
+
+    kind: str  # "lead" | "email"
+    value: str
+
+
+@dataclass(frozen=True)
+class EraseResult:
+    """What an erasure removed, over every call that worked on it."""
+
+    erasure_id: str
+    erased_messages: int = 0
+    erased_events: int = 0
+    erased_attachments: int = 0
+    erased_changes: int = 0
+    freed_bytes: int = 0

@@ -36,6 +36,8 @@ _HEALTH_SERVICES = ("", SERVICE_NAME)
 LIVENESS_SERVICE = "liveness"
 # The database is probed at most this often, however many calls fail to reach it.
 _MIN_PROBE_GAP_S = 0.05
+# Policies changed through another server are noticed this often.
+_RETENTION_CHECK_S = 60.0
 
 
 def _reflection_v1_handler(servicer: DocumentedReflectionServicer) -> grpc.GenericRpcHandler:
@@ -98,6 +100,7 @@ class EmailStoreServer:
             search=self.app.search,
             feed=self.app.feed,
             export=self.app.export,
+            governance=self.app.governance,
         )
         pb_grpc.add_EmailStoreServicer_to_server(
             EmailStoreServicer(cases, self.config.max_message_bytes), server
@@ -130,7 +133,10 @@ class EmailStoreServer:
             asyncio.create_task(self.app.feed.run_sequencer(), name="change-sequencer"),
             asyncio.create_task(self.app.feed.run_pruner(), name="change-pruner"),
             asyncio.create_task(self._backfill_search(), name="search-backfill"),
+            asyncio.create_task(self._apply_retention(), name="retention-applier"),
         ]
+        if self.config.purge_interval_s > 0:
+            self._feed_tasks.append(asyncio.create_task(self._purge(), name="purger"))
         self._listener.start()
 
     async def _set_serving(self, serving: bool) -> None:
@@ -173,6 +179,27 @@ class EmailStoreServer:
                 await self.app.gc.collect()
             except Exception:  # the next pass tries again; the database may just be down
                 log.warning("garbage collection pass failed", exc_info=True)
+
+    async def _apply_retention(self) -> None:
+        """Brings older messages to changed retention policies: at start, at once after a
+        change (in this server), and every minute (a change made through another)."""
+        changed = self.app.governance.policy_changed
+        while True:
+            try:
+                await self.app.governance.apply_all()
+            except Exception:  # the next pass tries again; the database may just be down
+                log.warning("retention application failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=_RETENTION_CHECK_S)
+            changed.clear()
+
+    async def _purge(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.purge_interval_s)
+            try:
+                await self.app.governance.purge_all()
+            except Exception:  # the next pass tries again; the database may just be down
+                log.warning("purge pass failed", exc_info=True)
 
     async def _backfill_search(self) -> None:
         """Once after start: search vectors for messages stored before search existed."""

@@ -442,3 +442,76 @@ def change(value: models.Change) -> pb.Change:
         out.status = _STATUS_PB[value.status]
     _set_timestamp(out.at, value.at)
     return out
+
+
+# ------------------------------------------------------------------ governance
+
+_HOLD_SCOPES = {
+    "storage_key": models.HoldScope.MESSAGE,
+    "lead_id": models.HoldScope.LEAD,
+    "email": models.HoldScope.EMAIL,
+    "whole_tenant": models.HoldScope.TENANT,
+}
+
+
+def legal_hold_request(r: pb.SetLegalHoldRequest) -> models.LegalHoldInput:
+    """A SetLegalHoldRequest as a model (whole_tenant set to false names no scope)."""
+    which = r.WhichOneof("scope")
+    scope = _HOLD_SCOPES.get(which) if which else None
+    if scope is models.HoldScope.TENANT and not r.whole_tenant:
+        scope = None
+    value = getattr(r, which) if which and scope is not models.HoldScope.TENANT else ""
+    return models.LegalHoldInput(
+        scope=scope,
+        value=value if isinstance(value, str) else "",
+        hold=r.hold,
+        reason=r.reason,
+        placed_by=r.placed_by,
+    )
+
+
+def legal_hold(h: models.LegalHold) -> pb.LegalHold:
+    """A LegalHold model as protobuf."""
+    out = pb.LegalHold(hold_id=h.hold_id, reason=h.reason, placed_by=h.placed_by)
+    if h.scope is models.HoldScope.MESSAGE:
+        out.storage_key = h.value
+    elif h.scope is models.HoldScope.LEAD:
+        out.lead_id = h.value
+    elif h.scope is models.HoldScope.EMAIL:
+        out.email = h.value
+    else:
+        out.whole_tenant = True
+    _set_timestamp(out.placed_at, h.placed_at)
+    _set_timestamp(out.lifted_at, h.lifted_at)
+    return out
+
+
+def retention_policy(tenant_id: str, p: models.RetentionPolicy) -> pb.RetentionPolicy:
+    """A RetentionPolicy model as protobuf."""
+    out = pb.RetentionPolicy(
+        tenant_id=tenant_id,
+        retention_days=p.retention_days,
+        is_default=p.is_default,
+        applied=p.applied,
+    )
+    _set_timestamp(out.updated_at, p.updated_at)
+    return out
+
+
+def purge_result(r: models.PurgeResult) -> pb.PurgeResult:
+    """A PurgeResult model as protobuf."""
+    return pb.PurgeResult(
+        deleted_messages=r.deleted_messages, freed_bytes=r.freed_bytes, more=r.more
+    )
+
+
+def erase_result(r: models.EraseResult) -> pb.EraseResult:
+    """An EraseResult model as protobuf."""
+    return pb.EraseResult(
+        erasure_id=r.erasure_id,
+        erased_messages=r.erased_messages,
+        erased_events=r.erased_events,
+        erased_attachments=r.erased_attachments,
+        erased_changes=r.erased_changes,
+        freed_bytes=r.freed_bytes,
+    )

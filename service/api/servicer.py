@@ -17,17 +17,18 @@ from opentelemetry import trace
 from service.api import convert
 from service.api.requests import Rejected
 from service.api.status import is_internal, to_rpc_status
-from service.core import validation
+from service.core import governance, validation
 from service.core.analytics import AnalyticsService
 from service.core.downloads import DownloadService
 from service.core.events import EventService
 from service.core.export import ExportService
 from service.core.feed import FeedService
+from service.core.governance import GovernanceService
 from service.core.ingest import IngestService
 from service.core.messages import MessageService
 from service.core.search import SearchService
 from service.core.uploads import UploadService
-from service.errors import InvalidArgument, Unimplemented
+from service.errors import InvalidArgument
 from service.models import Caller, UploadPart
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class UseCases:
     search: SearchService
     feed: FeedService
     export: ExportService
+    governance: GovernanceService
 
 
 def _caller(tenant_id: str, storage_key: str = "", field: str = "tenant_id") -> Caller:
@@ -66,10 +68,6 @@ def _caller(tenant_id: str, storage_key: str = "", field: str = "tenant_id") -> 
     if storage_key:
         span.set_attribute("emailstore.storage_key", storage_key)
     return caller
-
-
-def _not_yet(rpc: str) -> Unimplemented:
-    return Unimplemented(f"{rpc} is part of the API contract but not implemented yet")
 
 
 class _Itemwise(Protocol):
@@ -255,8 +253,6 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
         caller = _caller(request.tenant_id)
         return convert.storage_usage(await self.cases.messages.storage_usage(caller))
 
-    # ------------------------------------------ contract RPCs of later issues
-
     async def UpdateMessageStatus(
         self, request: pb.UpdateMessageStatusRequest, context: Context
     ) -> pb.Message:
@@ -333,23 +329,45 @@ class EmailStoreServicer(pb_grpc.EmailStoreServicer):
         )
         return convert.message(message)
 
-    async def SetLegalHold(self, request: Any, context: Context) -> Any:
-        raise _not_yet("SetLegalHold")
+    async def SetLegalHold(self, request: pb.SetLegalHoldRequest, context: Context) -> pb.LegalHold:
+        caller = _caller(request.tenant_id, request.storage_key)
+        hold = await self.cases.governance.set_legal_hold(
+            caller, convert.legal_hold_request(request)
+        )
+        return convert.legal_hold(hold)
 
-    async def ListLegalHolds(self, request: Any, context: Context) -> Any:
-        raise _not_yet("ListLegalHolds")
+    async def ListLegalHolds(
+        self, request: pb.ListLegalHoldsRequest, context: Context
+    ) -> pb.ListLegalHoldsResponse:
+        caller = _caller(request.tenant_id)
+        holds = await self.cases.governance.list_legal_holds(caller, request.include_lifted)
+        return pb.ListLegalHoldsResponse(holds=[convert.legal_hold(h) for h in holds])
 
-    async def SetRetentionPolicy(self, request: Any, context: Context) -> Any:
-        raise _not_yet("SetRetentionPolicy")
+    async def SetRetentionPolicy(
+        self, request: pb.SetRetentionPolicyRequest, context: Context
+    ) -> pb.RetentionPolicy:
+        caller = _caller(request.tenant_id)
+        policy = await self.cases.governance.set_retention(caller, request.retention_days)
+        return convert.retention_policy(caller.tenant_id, policy)
 
-    async def GetRetentionPolicy(self, request: Any, context: Context) -> Any:
-        raise _not_yet("GetRetentionPolicy")
+    async def GetRetentionPolicy(
+        self, request: pb.GetRetentionPolicyRequest, context: Context
+    ) -> pb.RetentionPolicy:
+        caller = _caller(request.tenant_id)
+        policy = await self.cases.governance.get_retention(caller)
+        return convert.retention_policy(caller.tenant_id, policy)
 
-    async def PurgeExpired(self, request: Any, context: Context) -> Any:
-        raise _not_yet("PurgeExpired")
+    async def PurgeExpired(
+        self, request: pb.PurgeExpiredRequest, context: Context
+    ) -> pb.PurgeResult:
+        caller = _caller(request.tenant_id)
+        return convert.purge_result(await self.cases.governance.purge(caller, request.limit))
 
-    async def EraseLead(self, request: Any, context: Context) -> Any:
-        raise _not_yet("EraseLead")
+    async def EraseLead(self, request: pb.EraseLeadRequest, context: Context) -> pb.EraseResult:
+        caller = _caller(request.tenant_id)
+        subject = governance.erase_subject(request.lead_id, request.email)
+        result = await self.cases.governance.erase(caller, subject, request.requested_by)
+        return convert.erase_result(result)
 
     async def ExportMessages(
         self, request: pb.ExportMessagesRequest, context: Context

@@ -9,10 +9,10 @@ from dataclasses import replace
 from opentelemetry import trace
 
 from service.config import Config
-from service.core import content, drafts, validation
+from service.core import content, drafts, governance, validation
 from service.core.dictionaries import DictionaryBook
 from service.core.page_tokens import PagePosition, PageTokens
-from service.core.ports import Transactions
+from service.core.ports import Subject, Transactions
 from service.core.validation import ValidStoreMessage
 from service.core.writer import MessageWriter
 from service.errors import NotFound
@@ -154,15 +154,18 @@ class MessageService:
         return found.message
 
     async def delete_message(self, caller: Caller, storage_key: str) -> None:
-        """Deletes a message; blobs nothing else references are freed by the collector."""
+        """Deletes a message (FailedPrecondition under a legal hold); blobs nothing else
+        references are freed by the collector."""
         key = validation.storage_key(storage_key)
         async with self.db.tenant(caller, "delete_message") as tx:
-            unreferenced = await tx.messages.delete(key)
-            if unreferenced is None:
+            await governance.guard(tx, Subject(keys=(key,)), f"message {key!r}")
+            gone = await tx.messages.delete_many([key])
+            if not gone.messages:
                 raise NotFound(f"message {key!r} not found")
-            if unreferenced:
+            if gone.unreferenced:
                 await tx.blobs.mark_gc_pending()
-        trace.get_current_span().set_attribute("emailstore.unreferenced_blobs", unreferenced)
+        span = trace.get_current_span()
+        span.set_attribute("emailstore.unreferenced_blobs", len(gone.unreferenced))
 
     async def storage_usage(self, caller: Caller) -> StorageUsage:
         """Counts and bytes stored for a tenant."""

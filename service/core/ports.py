@@ -29,6 +29,8 @@ from service.models import (
     Classification,
     Envelope,
     Header,
+    HoldScope,
+    LegalHold,
     Message,
     MessageEvent,
     MessageFilter,
@@ -298,6 +300,68 @@ class GcResult:
 # ------------------------------------------------------------------ repositories
 
 
+@dataclass(frozen=True)
+class Deleted:
+    """What deleting messages did (MessageStore.delete_many)."""
+
+    messages: int = 0
+    unreferenced: tuple[bytes, ...] = ()
+    freed_bytes: int = 0
+    events: int = 0
+    attachments: int = 0
+    changes: int = 0
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Which messages: these keys, a lead's, or those naming an address (exactly one)."""
+
+    keys: tuple[str, ...] | None = None
+    lead_id: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    """A message a hold covers, with what decides which: its lead and named addresses."""
+
+    storage_key: str
+    lead_id: str
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HeldValues:
+    """The holds in force, by scope: held storage keys, lead ids and normalised addresses."""
+
+    keys: tuple[str, ...] = ()
+    leads: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    """A tenant's retention row: days (None: the platform's default), when it was set,
+    and where bringing older messages to it has got to (None: done)."""
+
+    retention_days: int | None
+    updated_at: datetime
+    apply_after: str | None
+
+
+@dataclass(frozen=True)
+class ErasureRecord:
+    """An erasure's audit record, as counted so far."""
+
+    erasure_id: str
+    erased_messages: int
+    erased_events: int
+    erased_attachments: int
+    erased_changes: int
+    freed_bytes: int
+    completed_at: datetime | None
+
+
 class MessageConflict(Exception):
     """The message's storage_key, request_id or raw bytes for its mailbox are taken already;
     the transaction wrote nothing."""
@@ -363,9 +427,19 @@ class MessageStore(Protocol):
         or already so."""
         ...
 
-    async def delete(self, storage_key: str) -> int | None:
-        """Deletes a message and releases its blob references; how many blobs it left
-        unreferenced, None when there is no such message."""
+    async def delete_many(self, keys: Sequence[str], *, erase_changes: bool = False) -> Deleted:
+        """Deletes messages and releases their blob references, leaving a 'deleted' change
+        each; with erase_changes, their earlier changes go too."""
+        ...
+
+    async def drop_unreferenced(self, digests: Sequence[bytes]) -> None:
+        """Deletes these blobs and their chunks, if still unreferenced."""
+        ...
+
+    async def held(
+        self, subject: Subject, holds: HeldValues, limit: int = 1
+    ) -> tuple[HeldMessage, ...]:
+        """Messages of the subject these holds cover."""
         ...
 
     async def usage(self) -> StorageUsage:
@@ -666,6 +740,91 @@ class FeedStore(Protocol):
         ...
 
 
+class GovernanceStore(Protocol):
+    """Legal holds, retention, purge and erasure rows of the transaction's tenant."""
+
+    async def lock_holds(self, *, exclusive: bool) -> None:
+        """The tenant's hold lock: exclusive to place or lift, shared to delete."""
+        ...
+
+    async def holds(self, *, include_lifted: bool = False) -> list[LegalHold]:
+        """The tenant's holds, oldest first."""
+        ...
+
+    async def place_hold(
+        self, scope: HoldScope, value: str, reason: str, placed_by: str
+    ) -> tuple[LegalHold, bool]:
+        """(the new hold, True), or (the one in force on this scope and value, False)."""
+        ...
+
+    async def lift_hold(self, scope: HoldScope, value: str) -> LegalHold | None:
+        """The lifted hold; None when none is in force."""
+        ...
+
+    async def normalise_address(self, email: str) -> str:
+        """An address as the database compares it."""
+        ...
+
+    async def policy(self) -> PolicyRow | None:
+        """The tenant's retention row."""
+        ...
+
+    async def set_policy(self, retention_days: int) -> PolicyRow:
+        """Sets the retention and queues its application."""
+        ...
+
+    async def lock_policy(self) -> tuple[int, str | None] | None:
+        """The retention in force and its application's position, locked."""
+        ...
+
+    async def apply_policy(self, days: int, after: str, limit: int) -> tuple[str | None, int]:
+        """One batch of older messages brought to the policy: (last key, changed)."""
+        ...
+
+    async def advance_policy(self, after: str | None) -> None:
+        """Where the application got to; None: done."""
+        ...
+
+    async def pending_tenants(self, limit: int) -> list[str]:
+        """Control plane: tenants with a policy to apply."""
+        ...
+
+    async def expired(self, days: int, holds: HeldValues, limit: int) -> list[str]:
+        """Expired messages no hold covers, locked."""
+        ...
+
+    async def erase_batch(self, subject: Subject, limit: int) -> list[str]:
+        """A batch of the subject's messages, locked."""
+        ...
+
+    async def erasure(self, subject_hash: bytes, *, unfinished: bool) -> ErasureRecord | None:
+        """The subject's unfinished erasure, or its latest."""
+        ...
+
+    async def start_erasure(
+        self, kind: str, subject_hash: bytes, requested_by: str
+    ) -> ErasureRecord | None:
+        """A new erasure record; None when one is unfinished."""
+        ...
+
+    async def count_erasure(
+        self,
+        erasure_id: str,
+        *,
+        messages: int,
+        events: int,
+        attachments: int,
+        changes: int,
+        freed_bytes: int,
+    ) -> None:
+        """Adds a batch's counts."""
+        ...
+
+    async def finish_erasure(self, erasure_id: str) -> ErasureRecord:
+        """Marks it done."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction, all bound to its connection."""
 
@@ -702,6 +861,9 @@ class UnitOfWork(Protocol):
     @property
     def feed(self) -> FeedStore: ...
 
+    @property
+    def governance(self) -> GovernanceStore: ...
+
 
 class Transactions(Protocol):
     """Opens units of work."""
@@ -717,6 +879,10 @@ class Transactions(Protocol):
     def statement(self, caller: Caller, name: str) -> AbstractAsyncContextManager[UnitOfWork]:
         """Statements scoped to the caller's tenant, each a transaction of its own: reads,
         and writes that are one statement whole."""
+        ...
+
+    async def secret(self, name: str) -> bytes:
+        """A key kept in the database (service_secrets)."""
         ...
 
     def control(self, name: str) -> AbstractAsyncContextManager[UnitOfWork]:

@@ -29,6 +29,7 @@ from service.store.blobs import BlobReads, BlobRepository
 from service.store.dictionaries import DictionaryRepository
 from service.store.events import EventRepository, StatsRepository
 from service.store.feed import FeedRepository
+from service.store.governance import GovernanceRepository
 from service.store.messages import MessageRepository
 from service.store.search import SearchRepository
 from service.store.tenants import TenantRepository
@@ -114,6 +115,11 @@ class UnitOfWork:
     def feed(self) -> FeedRepository:
         """The change feed (the tenant's; or, in a control transaction, every tenant's)."""
         return FeedRepository(self.conn, self.tenant_id)
+
+    @property
+    def governance(self) -> GovernanceRepository:
+        """Legal holds, retention, purge and erasure records."""
+        return GovernanceRepository(self.conn, self.tenant_id)
 
     @property
     def reads(self) -> BlobReads:
@@ -362,12 +368,14 @@ class Database:
     async def page_token_secret(self) -> bytes:
         """The HMAC key for page tokens kept in the database (made by the first migration)."""
         if self._page_token_secret is None:
-            async with self.connection() as conn:
-                cur = await conn.execute(
-                    "SELECT value FROM service_secrets WHERE name = 'page_token'"
-                )
-                row = await cur.fetchone()
-            if row is None:
-                raise Unavailable("page token secret missing: run `emailstore migrate`")
-            self._page_token_secret = bytes(row[0])
+            self._page_token_secret = await self.secret("page_token")
         return self._page_token_secret
+
+    async def secret(self, name: str) -> bytes:
+        """A key the migrations made and keep in the database (service_secrets)."""
+        async with self.connection() as conn:
+            cur = await conn.execute("SELECT value FROM service_secrets WHERE name = %s", (name,))
+            row = await cur.fetchone()
+        if row is None:
+            raise Unavailable(f"secret {name!r} missing: run `emailstore migrate`")
+        return bytes(row[0])

@@ -15,17 +15,21 @@ from psycopg.rows import class_row
 from service.codec.blobs import CHUNK_SIZE
 from service.core.ports import (
     BlobWrite,
+    Deleted,
+    HeldMessage,
+    HeldValues,
     MessageConflict,
     NewContent,
     ReadyMessage,
     StoredContent,
     StoredMessage,
+    Subject,
     ThreadCandidate,
 )
 from service.models import Message, MessageFilter, StorageUsage
 from service.store import rows
 from service.store.queries import query
-from service.store.rows import AttachmentRow, ContentRow, DeletedRow, MessageRow
+from service.store.rows import AttachmentRow, ContentRow, DeletedRow, HeldRow, MessageRow
 from service.store.statements import JoinedRow, record, records
 
 AsyncConn = Any  # psycopg.AsyncConnection[Any]; see service.store.database
@@ -159,8 +163,14 @@ class MessageRepository:
         except pg_errors.UniqueViolation as exc:
             raise MessageConflict(exc.diag.constraint_name or "unique") from exc
         return [
-            rows.message(new_rows[key], attachments[key], created_at=created, updated_at=updated)
-            for key, created, updated in times
+            rows.message(
+                new_rows[key],
+                attachments[key],
+                created_at=created,
+                updated_at=updated,
+                expires_at=expires,
+            )
+            for key, created, updated, expires in times
         ]
 
     async def _one(self, name: str, params: Mapping[str, Any]) -> StoredMessage | None:
@@ -317,16 +327,55 @@ class MessageRepository:
         )
         return (await self.with_attachments(found))[0] if found else None
 
-    async def delete(self, storage_key: str) -> int | None:
-        """Deletes a message and releases its blob references; how many blobs it left
-        unreferenced, None when there is no such message."""
+    async def delete_many(self, keys: Sequence[str], *, erase_changes: bool = False) -> Deleted:
+        """Deletes messages, releasing their blob references (blobs locked first, in digest
+        order); with erase_changes, their earlier change-feed entries go too."""
+        params = {"tenant_id": self._tenant, "keys": list(keys)}
+        await self._conn.execute(_q("lock_message_blobs"), params)
         found = await record(
             self._conn,
             DeletedRow,
-            _q("delete_message"),
-            {"tenant_id": self._tenant, "storage_key": storage_key},
+            _q("delete_messages"),
+            params | {"erase_changes": erase_changes},
         )
-        return len(found.unreferenced) if found is not None and found.deleted else None
+        if found is None:  # an aggregate always returns a row
+            raise RuntimeError("delete_messages returned nothing")
+        return Deleted(
+            messages=found.deleted,
+            unreferenced=tuple(found.unreferenced),
+            freed_bytes=found.freed_bytes,
+            events=found.events,
+            attachments=found.attachments,
+            changes=found.changes,
+        )
+
+    async def drop_unreferenced(self, digests: Sequence[bytes]) -> None:
+        """Deletes these blobs (and their chunks) if still unreferenced."""
+        if digests:
+            await self._conn.execute(
+                _q("drop_unreferenced_blobs"), {"tenant_id": self._tenant, "digests": list(digests)}
+            )
+
+    async def held(
+        self, subject: Subject, holds: HeldValues, limit: int = 1
+    ) -> tuple[HeldMessage, ...]:
+        """Messages of the subject that a hold of these covers."""
+        condition, params = subject_condition(subject)
+        statement = sql.SQL(_q("held_messages")).format(subject=condition)
+        cur = self._conn.cursor(row_factory=class_row(HeldRow))
+        await cur.execute(
+            statement,
+            params
+            | {
+                "tenant_id": self._tenant,
+                "held_keys": list(holds.keys),
+                "held_leads": list(holds.leads),
+                "held_emails": list(holds.emails),
+                "limit": limit,
+            },
+        )
+        found: list[HeldRow] = await cur.fetchall()
+        return tuple(HeldMessage(r.storage_key, r.lead_id, tuple(r.addresses)) for r in found)
 
     async def usage(self) -> StorageUsage:
         """Counts and byte totals of the tenant."""
@@ -336,6 +385,21 @@ class MessageRepository:
         if usage is None:  # an aggregate always returns a row
             raise RuntimeError("storage usage query returned nothing")
         return usage
+
+
+def subject_condition(subject: Subject) -> tuple[sql.Composable, dict[str, Any]]:
+    """The condition choosing a subject's messages: by keys, a lead, or a named address."""
+    if subject.keys is not None:
+        return sql.SQL("m.storage_key = ANY(%(keys)s::text[])"), {"keys": list(subject.keys)}
+    if subject.lead_id:
+        return sql.SQL("m.lead_id = %(lead_id)s"), {"lead_id": subject.lead_id}
+    return (
+        sql.SQL(
+            "emailstore_address_keys(m.from_email, m.recipients, m.bounce) "
+            "@> ARRAY[emailstore_address_key(%(email)s)]"
+        ),
+        {"email": subject.email},
+    )
 
 
 def _conditions(

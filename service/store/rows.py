@@ -139,10 +139,24 @@ class InsertedRow:
 
 @dataclass(frozen=True)
 class DeletedRow:
-    """What deleting a message did: rows deleted (0 or 1), blobs left unreferenced."""
+    """What deleting messages did: messages deleted, blobs left unreferenced, stored bytes
+    released, event, attachment and (erasure) earlier change rows deleted with them."""
 
     deleted: int
     unreferenced: list[bytes]
+    freed_bytes: int
+    events: int
+    attachments: int
+    changes: int
+
+
+@dataclass(frozen=True)
+class HeldRow:
+    """A message a legal hold covers, with what decides which hold."""
+
+    storage_key: str
+    lead_id: str
+    addresses: list[str]
 
 
 @dataclass(frozen=True)
@@ -255,6 +269,7 @@ def message(
     *,
     created_at: datetime | None = None,
     updated_at: datetime | None = None,
+    expires_at: datetime | None = None,
 ) -> Message:
     """An email_messages row (and its attachments' rows) as the model, METADATA view; a row
     just inserted takes the times the database gave it."""
@@ -282,7 +297,7 @@ def message(
             created_at=created_at or row.created_at,
             updated_at=updated_at or row.updated_at,
             sent_at=row.sent_at,
-            expires_at=row.expires_at,
+            expires_at=expires_at or row.expires_at,
             archived_at=row.archived_at,
             delivered_at=row.delivered_at,
             opened_at=row.opened_at,

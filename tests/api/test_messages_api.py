@@ -242,38 +242,3 @@ async def test_usage_reports_dedup_and_compression(stub: Stub, tenant: str) -> N
     assert usage.raw_bytes == (
         usage.stored_bytes + usage.saved_by_dedup_bytes + usage.saved_by_compression_bytes
     )
-
-
-@pytest.mark.parametrize(
-    "rpc",
-    [
-        "SetLegalHold",
-        "ListLegalHolds",
-        "SetRetentionPolicy",
-        "GetRetentionPolicy",
-        "PurgeExpired",
-        "EraseLead",
-    ],
-)
-async def test_contract_rpcs_not_built_yet_answer_unimplemented(stub: Stub, rpc: str) -> None:
-    """RPCs of later issues exist and answer UNIMPLEMENTED, never UNKNOWN."""
-    method = getattr(stub, rpc)
-    descriptor = pb.DESCRIPTOR.services_by_name["EmailStore"].methods_by_name[rpc]
-    request_class = getattr(pb, descriptor.input_type.name)
-    request = _single(request_class()) if descriptor.client_streaming else request_class()
-
-    async def invoke() -> None:
-        call = method(request)
-        if descriptor.server_streaming:
-            async for _ in call:
-                pass
-        else:
-            await call
-
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await invoke()
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
-async def _single(item: object) -> AsyncIterator[object]:
-    yield item

@@ -29,10 +29,14 @@ WITH b AS (
         AS c(sha256, seq, data)
     ON CONFLICT (tenant_id, sha256, seq) DO NOTHING
 ), m AS (
-    INSERT INTO email_messages AS m ({message_insert_columns})
-    SELECT {message_insert_columns}
+    -- expires_at from the tenant's retention in force (migration 0015; 0 days: never).
+    INSERT INTO email_messages AS m ({message_insert_columns}, expires_at)
+    SELECT {message_insert_columns},
+           CASE WHEN p.days > 0 THEN now() + make_interval(days => p.days) END
     FROM jsonb_populate_recordset(NULL::email_messages, %(messages)s)
-    RETURNING m.storage_key, m.created_at, m.updated_at, m.status, m.campaign_id, m.lead_id
+    CROSS JOIN emailstore_retention_days(%(tenant_id)s) AS p(days)
+    RETURNING m.storage_key, m.created_at, m.updated_at, m.expires_at, m.status, m.campaign_id,
+              m.lead_id
 ), f AS (
     -- The change feed (migration 0012): one 'created' change per message.
     INSERT INTO changes (tenant_id, storage_key, kind, status, campaign_id, lead_id)
@@ -48,7 +52,7 @@ WITH b AS (
     SELECT tenant_id, {attachment_insert_columns}
     FROM jsonb_populate_recordset(NULL::attachments, %(attachments)s)
 )
-SELECT storage_key, created_at, updated_at FROM m
+SELECT storage_key, created_at, updated_at, expires_at FROM m
 
 -- name: select_by_key
 SELECT {m.message_columns} FROM email_messages m
@@ -126,46 +130,98 @@ WITH u AS (
 )
 SELECT * FROM u
 
--- name: delete_message
--- Deleting the message row cascades to its content and attachment rows; the blobs they
--- referenced lose one reference each, and one referencing message (in the same statement, so
--- the counts never drift).
+-- name: lock_message_blobs
+-- The blobs these messages reference, locked in digest order (the writers' order: a deletion
+-- and a store sharing blobs cannot deadlock), before delete_messages releases them.
+SELECT b.sha256 FROM blobs b
+WHERE b.tenant_id = %(tenant_id)s AND b.sha256 IN (
+    SELECT unnest(ARRAY[c.text_sha256, c.html_sha256, c.raw_sha256]) FROM email_content c
+    WHERE c.tenant_id = %(tenant_id)s AND c.storage_key = ANY(%(keys)s::text[])
+    UNION ALL
+    SELECT decode(p.part #>> '{}', 'hex') FROM email_content c
+        CROSS JOIN LATERAL jsonb_array_elements(c.raw_parts) AS p(part)
+    WHERE c.tenant_id = %(tenant_id)s AND c.storage_key = ANY(%(keys)s::text[])
+      AND jsonb_typeof(p.part) = 'string'
+    UNION ALL
+    SELECT a.sha256 FROM attachments a
+    WHERE a.tenant_id = %(tenant_id)s AND a.storage_key = ANY(%(keys)s::text[]))
+ORDER BY b.sha256
+FOR NO KEY UPDATE OF b
+
+-- name: delete_messages
+-- Deletes messages (DeleteMessage, PurgeExpired, EraseLead): the message rows cascade to
+-- their content, attachment and event rows; each blob they referenced loses its references,
+-- and one referencing message per message (in the same statement, so the counts never
+-- drift). Each message leaves a 'deleted' change with nothing of it but its key; with
+-- %(erase_changes)s, its earlier changes are deleted too (erasure). Returns what went:
+-- messages, the blobs left unreferenced, the stored bytes released (packs, and those blobs),
+-- event, attachment and change rows.
 WITH m AS (
     DELETE FROM email_messages
-    WHERE tenant_id = %(tenant_id)s AND storage_key = %(storage_key)s
+    WHERE tenant_id = %(tenant_id)s AND storage_key = ANY(%(keys)s::text[])
     RETURNING tenant_id, storage_key
+), erased AS (
+    DELETE FROM changes ch
+    WHERE %(erase_changes)s AND ch.tenant_id = %(tenant_id)s
+      AND ch.storage_key IN (SELECT storage_key FROM m)
+    RETURNING 1
 ), f AS (
-    -- The change feed: a 'deleted' change, with nothing of the message but its key.
     INSERT INTO changes (tenant_id, storage_key, kind)
     SELECT tenant_id, storage_key, 'deleted' FROM m
+), content AS (
+    SELECT c.* FROM email_content c JOIN m USING (tenant_id, storage_key)
 ), refs AS (
-    SELECT c.text_sha256 AS sha256 FROM email_content c JOIN m USING (tenant_id, storage_key)
-    WHERE c.text_sha256 IS NOT NULL
+    SELECT storage_key, text_sha256 AS sha256 FROM content WHERE text_sha256 IS NOT NULL
     UNION ALL
-    SELECT c.html_sha256 FROM email_content c JOIN m USING (tenant_id, storage_key)
-    WHERE c.html_sha256 IS NOT NULL
+    SELECT storage_key, html_sha256 FROM content WHERE html_sha256 IS NOT NULL
     UNION ALL
-    SELECT c.raw_sha256 FROM email_content c JOIN m USING (tenant_id, storage_key)
-    WHERE c.raw_sha256 IS NOT NULL
+    SELECT storage_key, raw_sha256 FROM content WHERE raw_sha256 IS NOT NULL
     UNION ALL
     -- The leaf bodies kept as blobs (digests); the numbered ones are in the pack.
-    SELECT decode(p.part #>> '{}', 'hex') FROM email_content c JOIN m USING (tenant_id, storage_key)
+    SELECT c.storage_key, decode(p.part #>> '{}', 'hex') FROM content c
         CROSS JOIN LATERAL jsonb_array_elements(c.raw_parts) AS p(part)
     WHERE jsonb_typeof(p.part) = 'string'
     UNION ALL
-    SELECT a.sha256 FROM attachments a JOIN m USING (tenant_id, storage_key)
+    SELECT a.storage_key, a.sha256 FROM attachments a JOIN m USING (tenant_id, storage_key)
 ), released AS (
     UPDATE blobs b
     SET refcount = b.refcount - r.n,
-        message_refs = b.message_refs - 1,  -- one message
+        message_refs = b.message_refs - r.messages,
         last_unreferenced_at = CASE WHEN b.refcount - r.n = 0 THEN now() END
-    FROM (SELECT sha256, count(*) AS n FROM refs GROUP BY sha256) r
+    FROM (SELECT sha256, count(*) AS n, count(DISTINCT storage_key) AS messages
+          FROM refs GROUP BY sha256) r
     WHERE b.tenant_id = %(tenant_id)s AND b.sha256 = r.sha256
-    RETURNING b.sha256, b.refcount
+    RETURNING b.sha256, b.refcount, b.stored_size_bytes
 )
 SELECT (SELECT count(*) FROM m) AS deleted,
-       coalesce(array_agg(sha256) FILTER (WHERE refcount = 0), '{}') AS unreferenced
-FROM released
+       coalesce((SELECT array_agg(sha256) FROM released WHERE refcount = 0), '{}')
+           AS unreferenced,
+       (coalesce((SELECT sum(stored_size_bytes) FROM released WHERE refcount = 0), 0)
+        + coalesce((SELECT sum(octet_length(pack)) FROM content), 0))::bigint AS freed_bytes,
+       (SELECT count(*) FROM message_events e JOIN m USING (tenant_id, storage_key)) AS events,
+       (SELECT count(*) FROM attachments a JOIN m USING (tenant_id, storage_key))
+           AS attachments,
+       (SELECT count(*) FROM erased) AS changes
+
+-- name: drop_unreferenced_blobs
+-- Erasure: the blobs it left without references go at once, their chunks with them (the
+-- collector's grace period is for uploads racing a delete; an erasure does not wait).
+DELETE FROM blobs
+WHERE tenant_id = %(tenant_id)s AND sha256 = ANY(%(digests)s::bytea[]) AND refcount = 0
+
+-- name: held_messages
+-- Which of the messages chosen by {subject} a hold in force covers by its key, its lead or
+-- an address it names (the tenant-wide hold is checked before): with what decides which.
+SELECT m.storage_key, m.lead_id,
+       emailstore_address_keys(m.from_email, m.recipients, m.bounce) AS addresses
+FROM email_messages m
+WHERE m.tenant_id = %(tenant_id)s AND {subject}
+  AND (m.storage_key = ANY(%(held_keys)s::text[])
+       OR (m.lead_id <> '' AND m.lead_id = ANY(%(held_leads)s::text[]))
+       OR (cardinality(%(held_emails)s::text[]) > 0
+           AND emailstore_address_keys(m.from_email, m.recipients, m.bounce)
+               && %(held_emails)s::text[]))
+LIMIT %(limit)s
 
 -- name: storage_usage
 -- Raw bytes count each message's distinct content once: the blobs it references
