@@ -15,7 +15,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -201,5 +201,36 @@ async def test_old_messages_become_searchable_after_the_backfill(
                     Caller(tenant), models.SearchMessagesInput(query=max(words, key=len))
                 )
                 assert key in {m.storage_key for m in page.messages}, (key, words)
+    finally:
+        await app.close()
+
+
+async def test_old_messages_get_the_default_expiry_and_read_back_otherwise_exactly(
+    old_database: tuple[str, Any], config: Config
+) -> None:
+    """Migration 0015 rewrites no row: every tenant starts with its (default) policy pending,
+    and the background pass gives each older message created_at + 2,555 days, in batches;
+    apart from that expiry, everything reads back as the release wrote it."""
+    url, expected = old_database
+    apply_migrations(url)
+    app = App(config, url, pool_size=4)
+    await app.open()
+    try:
+        for tenant in expected:
+            before = await app.governance.get_retention(Caller(tenant))
+            assert (before.retention_days, before.is_default, before.applied) == (2555, True, False)
+        total = sum(len(answers["messages"]) for answers in expected.values())
+        assert await app.governance.apply_all() == total
+        assert await app.governance.apply_all() == 0
+        for tenant, answers in expected.items():
+            policy = await app.governance.get_retention(Caller(tenant))
+            assert (policy.is_default, policy.applied) == (True, True)
+            found = await _answers(app, tenant)
+            for key, message in found.items():
+                full = dict(message["full"])
+                expires = datetime.fromisoformat(full.pop("expiresAt"))
+                created = datetime.fromisoformat(full["createdAt"])
+                assert expires - created == timedelta(days=2555), key
+                assert full == _without_volatile(answers["messages"])[key]["full"], key
     finally:
         await app.close()
