@@ -22,11 +22,12 @@ from psycopg import sql
 from service import models
 from service.app import App
 from service.core import search
+from service.core.ports import Subject
 from service.models import Caller, MessageFilter
 from service.store import queries
 from service.store import search as search_store
 from service.store.database import APP_ROLE
-from service.store.messages import _conditions
+from service.store.messages import _conditions, subject_condition
 from tests.factories import store_input
 
 TENANT = str(uuid.uuid4())
@@ -71,6 +72,16 @@ def _search_ordered(text: str) -> Use:
     statement = sql.SQL(queries.load("search")["search_ordered"]).format(where=where, match=match)
     return Use(
         f"SearchMessages {text!r}, newest first", statement=statement, params=params | {"limit": 50}
+    )
+
+
+def _erase_by_email(email: str) -> Use:
+    condition, params = subject_condition(Subject(email=email))
+    statement = sql.SQL(queries.load("governance")["erase_batch"]).format(subject=condition)
+    return Use(
+        "EraseLead and address holds: the messages naming an address",
+        statement=statement,
+        params=params | {"limit": 500},
     )
 
 
@@ -214,6 +225,35 @@ USES: dict[str, Use] = {
     "email_messages_search_vector": _search("zebra invoice"),
     "email_messages_search_addresses": _search("from:nobody@nowhere.example"),
     "email_messages_with_attachments": _search_ordered("has:attachment"),
+    "email_messages_expiry": Use(
+        "PurgeExpired: a tenant's messages by expiry",
+        "governance",
+        "expired",
+        {"days": 30, "held_keys": [], "held_leads": [], "held_emails": [], "limit": 100},
+    ),
+    "email_messages_addresses": _erase_by_email("nobody@nowhere.example"),
+    "legal_holds_pkey": Use("a hold is named by its id", unique_only=True),
+    "legal_holds_in_force": Use(
+        "the hold in force on a scope and value (placing, lifting)",
+        "governance",
+        "hold_in_force",
+        {"scope": "lead", "value": "lead-1"},
+    ),
+    "retention_policies_pkey": Use("the tenant's retention policy", "governance", "get_policy", {}),
+    "retention_pending_pkey": Use("a tenant is pending once", unique_only=True),
+    "erasures_pkey": Use("an erasure is named by its id", unique_only=True),
+    "erasures_unfinished": Use(
+        "one unfinished erasure per subject: a second start finds the first",
+        "governance",
+        "start_erasure",
+        {"subject_kind": "lead", "subject_hash": DIGEST, "requested_by": ""},
+    ),
+    "erasures_subject": Use(
+        "EraseLead asked again answers the subject's last erasure",
+        "governance",
+        "last_erasure",
+        {"subject_hash": DIGEST},
+    ),
 }
 
 

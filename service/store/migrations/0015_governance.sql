@@ -135,17 +135,20 @@ CREATE INDEX email_messages_addresses ON email_messages
     USING gin (emailstore_address_keys(from_email, recipients, bounce))
     WITH (gin_pending_list_limit = 256);
 
--- As in migration 0013: an index serves a condition under row-level security only when its
--- operator is leakproof. text[] @> text[] compares its arguments and raises nothing that
--- depends on a row's value.
+-- As in migration 0013: an index serves a condition under row-level security only when
+-- every function in it is leakproof. text[] @> text[] compares its arguments, and
+-- emailstore_address_keys reads only its own (checking each JSON value's type before
+-- using it): neither raises anything that depends on a row's value.
 DO $$
 BEGIN
     IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
         ALTER FUNCTION pg_catalog.arraycontains(anyarray, anyarray) LEAKPROOF;
+        ALTER FUNCTION emailstore_address_keys(text, jsonb, jsonb) LEAKPROOF;
     ELSE
         RAISE WARNING 'EraseLead by address cannot use its index under row-level security '
             'until a superuser runs: ALTER FUNCTION pg_catalog.arraycontains(anyarray, '
-            'anyarray) LEAKPROOF;';
+            'anyarray) LEAKPROOF; ALTER FUNCTION emailstore_address_keys(text, jsonb, jsonb) '
+            'LEAKPROOF;';
     END IF;
 END
 $$;
