@@ -5,7 +5,11 @@ superuser the tests connect as): the service itself never backdates anything."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import psycopg
@@ -13,9 +17,12 @@ import pytest
 from emailstore.v1 import emailstore_pb2 as pb
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 
+from service.config import Config
+from service.server import EmailStoreServer
 from tests.factories import store_request
 
 Stub = pb_grpc.EmailStoreStub
+EMAILSTORE = str(Path(sys.executable).parent / "emailstore")
 DAY = timedelta(days=1)
 
 
@@ -334,3 +341,53 @@ async def test_bad_hold_requests(
     )
     assert got == getattr(grpc.StatusCode, code)
     assert needle in details
+
+
+# ------------------------------------------------------------------ the purge schedulers
+
+
+async def test_emailstore_purge_command(stub: Stub, tenant: str, database_url: str) -> None:
+    """`emailstore purge --tenant` deletes the tenant's expired mail and says so; a bad
+    tenant id is a usage error."""
+    await stub.SetRetentionPolicy(pb.SetRetentionPolicyRequest(tenant_id=tenant, retention_days=5))
+    for key in ("old-1", "old-2", "new"):
+        await _store(stub, tenant, key)
+    age(database_url, tenant, ["old-1", "old-2"], 6)
+    env = {**os.environ, "EMAILSTORE_DATABASE_URL": database_url}
+    process = await asyncio.create_subprocess_exec(
+        EMAILSTORE, "purge", "--tenant", tenant, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, out.decode()
+    assert b"purged 2 expired message(s)" in out
+    assert await _keys(stub, tenant) == {"new"}
+    bad = await asyncio.create_subprocess_exec(
+        EMAILSTORE, "purge", "--tenant", "nope", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(bad.communicate(), timeout=60)
+    assert bad.returncode == 2
+    assert b"--tenant" in err
+
+
+async def test_the_server_purges_every_interval(
+    config: Config, database_url: str, tenant: str
+) -> None:
+    """With EMAILSTORE_PURGE_INTERVAL_S set, expired mail goes without a call."""
+    server = EmailStoreServer(replace(config, purge_interval_s=0.2), database_url)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = pb_grpc.EmailStoreStub(channel)
+            await stub.SetRetentionPolicy(
+                pb.SetRetentionPolicyRequest(tenant_id=tenant, retention_days=1)
+            )
+            await _store(stub, tenant, "old")
+            await _store(stub, tenant, "new")
+            age(database_url, tenant, ["old"], 2)
+            for _ in range(100):
+                if await _keys(stub, tenant) == {"new"}:
+                    break
+                await asyncio.sleep(0.05)
+            assert await _keys(stub, tenant) == {"new"}
+    finally:
+        await server.stop(grace_s=0)
