@@ -49,6 +49,20 @@ def main(argv: list[str] | None = None) -> int:
         "also does it in the background); safe to stop at any moment",
     )
     reindex.add_argument("--tenant", help="only this tenant (UUID)")
+    from service.cli import transfer
+
+    transfer.export_arguments(
+        commands.add_parser(
+            "export", help="write a tenant's messages (by filters or a query) to an mbox file"
+        )
+    )
+    transfer.import_arguments(
+        commands.add_parser(
+            "import",
+            help="load an mbox, a maildir or a folder of .eml files into a tenant "
+            "(IngestRawMessage; safe to run again)",
+        )
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -60,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     from service.telemetry import setup_logging, setup_tracing
 
     setup_logging(config.log_level)
+    if args.command in ("export", "import"):
+        return transfer.run(args, config.listen)
     if args.command == "serve":
         from service.server import serve
 

@@ -10,6 +10,7 @@ for the caller to stream each body from storage into its place.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -136,4 +137,11 @@ def _email(
             disposition=attachment.disposition or "attachment",
             cid=f"<{attachment.content_id}>" if attachment.content_id else None,
         )
+    # Boundaries from the message's key and content digest instead of the email package's
+    # random ones: every rendering of a message is the same bytes (an export made twice, or
+    # re-imported and exported again, compares equal). Nothing in the content can hold them:
+    # they are a digest of that content.
+    seed = hashlib.sha256(f"{message.storage_key}\n{message.size.content_hash}".encode())
+    for n, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"=_{seed.hexdigest()[:40]}_{n}")
     return msg

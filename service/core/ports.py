@@ -740,6 +740,14 @@ class FeedStore(Protocol):
         ...
 
 
+class ExportStore(Protocol):
+    """ExportMessages' own reads."""
+
+    async def count_messages(self, filter_: MessageFilter) -> int:
+        """How many messages ListMessages would list with these filters (all pages)."""
+        ...
+
+
 class GovernanceStore(Protocol):
     """Legal holds, retention, purge and erasure rows of the transaction's tenant."""
 
@@ -863,6 +871,9 @@ class UnitOfWork(Protocol):
 
     @property
     def governance(self) -> GovernanceStore: ...
+
+    @property
+    def export(self) -> ExportStore: ...
 
 
 class Transactions(Protocol):

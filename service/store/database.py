@@ -28,6 +28,7 @@ from service.models import Caller
 from service.store.blobs import BlobReads, BlobRepository
 from service.store.dictionaries import DictionaryRepository
 from service.store.events import EventRepository, StatsRepository
+from service.store.export import ExportRepository
 from service.store.feed import FeedRepository
 from service.store.governance import GovernanceRepository
 from service.store.messages import MessageRepository
@@ -115,6 +116,11 @@ class UnitOfWork:
     def feed(self) -> FeedRepository:
         """The change feed (the tenant's; or, in a control transaction, every tenant's)."""
         return FeedRepository(self.conn, self.tenant_id)
+
+    @property
+    def export(self) -> ExportRepository:
+        """ExportMessages' count of a filter's messages."""
+        return ExportRepository(self.conn, self._tenant())
 
     @property
     def governance(self) -> GovernanceRepository:

@@ -7,6 +7,7 @@ import email
 import email.policy
 import hashlib
 import random
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
@@ -137,3 +138,18 @@ def test_rendering_parses_back() -> None:
     assert parsed["Bcc"] is None
     got = [(a.get_filename(), a.get_content()) for a in parsed.iter_attachments()]
     assert got == [("file-0.pdf", pdf), ("file-1.pdf", b"")]
+
+
+def test_every_rendering_of_a_message_is_the_same_bytes() -> None:
+    """Boundaries come from the message's key and content digest, not from `random`: two
+    renderings (two exports) are equal, and another message gets other boundaries."""
+    datas = [b"%PDF-1.7 deck", b"GIF89a"]
+    attachments = tuple(_attachment(i, d) for i, d in enumerate(datas))
+    message = _message("Hi", "<p>Hi</p>", attachments)
+    pairs = list(zip(attachments, datas, strict=True))
+    random.seed(1)
+    first = render_message(message, pairs)
+    random.seed(2)
+    assert render_message(message, pairs) == first
+    other = replace(message, storage_key="another-key")
+    assert render_message(other, pairs) != first

@@ -1,0 +1,1 @@
+"""Client-side commands of `emailstore` that talk to a running server over gRPC."""
