@@ -185,13 +185,15 @@ class EmailStoreServer:
         change (in this server), and every minute (a change made through another)."""
         changed = self.app.governance.policy_changed
         while True:
+            changed.clear()
+            wait_s = _RETENTION_CHECK_S
             try:
                 await self.app.governance.apply_all()
-            except Exception:  # the next pass tries again; the database may just be down
+            except Exception:  # tried again soon; the database may just be down
                 log.warning("retention application failed", exc_info=True)
+                wait_s = 1.0
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=_RETENTION_CHECK_S)
-            changed.clear()
+                await asyncio.wait_for(changed.wait(), timeout=wait_s)
 
     async def _purge(self) -> None:
         while True:

@@ -200,11 +200,12 @@ async def test_a_longer_policy_protects_messages_before_it_reaches_them(
         )
     assert (await _purge(stub, tenant)).deleted_messages == 0
     await stub.SetRetentionPolicy(pb.SetRetentionPolicyRequest(tenant_id=tenant, retention_days=10))
-    for _ in range(100):  # the new, shorter expiry must reach the message first
+    for _ in range(200):  # the new, shorter expiry must reach the message first
         got = await stub.GetMessage(pb.GetMessageRequest(tenant_id=tenant, storage_key="old"))
         if got.expires_at.ToDatetime(tzinfo=UTC) < datetime.now(UTC):
             break
         await asyncio.sleep(0.05)
+    assert got.expires_at.ToDatetime(tzinfo=UTC) < datetime.now(UTC), got.expires_at
     assert (await _purge(stub, tenant)).deleted_messages == 1
 
 
