@@ -17,7 +17,8 @@ the corpus of benchmarks/corpus.py (personalised outbound cold email of several 
 * storage (benchmarks/storage.py), attachments (benchmarks/blobs.py), raw ingest
   (benchmarks/ingest.py), status events and campaign statistics at a million stored
   messages (benchmarks/events.py), search, reads and the change feed at a million
-  (benchmarks/find.py).
+  (benchmarks/find.py), purge, erasure, export and import at a million
+  (benchmarks/governance.py).
 
 Machines here are noisy: read the ratios, not the absolute times.
 """
@@ -41,7 +42,7 @@ from emailstore.v1 import emailstore_pb2 as pb
 from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 
 from benchmarks import baseline as bare_psycopg
-from benchmarks import blobs, events, find, harness, ingest, storage
+from benchmarks import blobs, events, find, governance, harness, ingest, storage
 from benchmarks.corpus import ColdEmail, outbound
 from benchmarks.requests import store_request
 from service.store.embedded import EmbeddedPostgres
@@ -296,7 +297,7 @@ async def main() -> int:
     parser.add_argument("--reads", type=int, default=500, help="GetMessage FULL calls")
     parser.add_argument(
         "--only",
-        choices=["messages", "storage", "blobs", "ingest", "events", "find"],
+        choices=["messages", "storage", "blobs", "ingest", "events", "find", "governance"],
         help="run one group of scenarios only",
     )
     parser.add_argument("--ingest-messages", type=int, default=1000)
@@ -315,6 +316,17 @@ async def main() -> int:
         "--find-before-tree",
         help="a checkout of the code before search and the feed, for the write-cost row",
     )
+    parser.add_argument("--gov-stored", type=int, default=1_000_000, help="seeded for purge")
+    parser.add_argument("--gov-expired", type=int, default=300_000, help="of them expired")
+    parser.add_argument("--gov-purge-limit", type=int, default=10_000, help="PurgeExpired limit")
+    parser.add_argument(
+        "--gov-write-seconds", type=float, default=20, help="StoreMessage with no purge running"
+    )
+    parser.add_argument(
+        "--gov-autovacuum-wait", type=float, default=90, help="seconds left to autovacuum"
+    )
+    parser.add_argument("--gov-erase", type=int, default=1000, help="messages of the erased lead")
+    parser.add_argument("--gov-export", type=int, default=10_000, help="messages exported")
     args = parser.parse_args()
 
     total = args.messages + args.warmup
@@ -352,6 +364,13 @@ async def main() -> int:
             )
         if args.only in (None, "find"):
             tables.append(("Search, reads and the change feed", await find.run(admin_url, args)))
+        if args.only in (None, "governance"):
+            tables.append(
+                (
+                    "Governance: purge, erasure, export and import",
+                    await governance.run(admin_url, args),
+                )
+            )
     finally:
         if server is not None:
             await harness.stop_server(server)

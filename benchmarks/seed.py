@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -122,7 +123,7 @@ def _template(tenant: str) -> rows.MessageRow:
     )
 
 
-_COLUMNS = (*rows.MESSAGE_INSERT_COLUMNS, "created_at", "updated_at")
+_COLUMNS = (*rows.MESSAGE_INSERT_COLUMNS, "created_at", "updated_at", "expires_at")
 _JSON = {"recipients", "labels", "bounce", "parse_warnings"}
 
 
@@ -271,10 +272,13 @@ def seed(
     seed: int = 7,
     *,
     changes: bool = False,
+    rewrite: Callable[[rows.MessageRow], rows.MessageRow] | None = None,
 ) -> Seeded:
     """Outbound messages start..stop-1 (keys `storage_key(index)`), dealt in turn to the
     campaigns of the range, their replies and their events, by COPY; then ANALYZE, as
-    autovacuum would after such growth."""
+    autovacuum would after such growth. `rewrite`, when given, changes each message row
+    (outbound and reply) just before it is written, e.g. to age it and give it an expiry."""
+    change = rewrite or (lambda row: row)
     rng = random.Random(seed * 1_000_003 + start)
     template = _template(tenant)
     outbound = inbound = events = 0
@@ -290,7 +294,7 @@ def seed(
                     position = turn // len(campaigns)
                     row, happened, reply = _outbound(template, index, campaign, position, rng)
                     _subject, body = text_of(index, row.sequence_step, row.lead_id)
-                    copy.write_row(_values(row, body))
+                    copy.write_row(_values(change(row), body))
                     outbound += 1
                     if reply is not None:
                         replies.append(reply)
@@ -308,7 +312,7 @@ def seed(
                             )
                         )
                 for reply in replies:
-                    copy.write_row(_values(reply, "Sure, send it over."))
+                    copy.write_row(_values(change(reply), "Sure, send it over."))
                     inbound += 1
             event_columns = ", ".join(_EVENT_COLUMNS)
             with cur.copy(f"COPY message_events ({event_columns}) FROM STDIN") as copy:
