@@ -9,6 +9,7 @@ import os
 import sys
 
 from service.config import Config, ConfigError
+from service.models import Caller
 
 log = logging.getLogger("emailstore")
 
@@ -96,6 +97,19 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(_migrate(config))
 
 
+def _tenant(tenant: str | None, command: str) -> Caller | None:
+    """The caller a --tenant option names (None: every tenant); exits with a usage error
+    when it is not a UUID."""
+    from service.core import validation
+    from service.errors import InvalidArgument
+
+    try:
+        return validation.caller(tenant, "--tenant") if tenant else None
+    except InvalidArgument as exc:
+        print(f"emailstore {command}: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 async def _gc(config: Config) -> int:
     from service.app import App, database
 
@@ -115,15 +129,9 @@ async def _gc(config: Config) -> int:
 
 async def _recompress(config: Config, tenant: str | None, batch: int) -> int:
     from service.app import App, database
-    from service.core import validation
     from service.core.recompress import Recompressor
-    from service.errors import InvalidArgument
 
-    try:
-        caller = validation.caller(tenant, "--tenant") if tenant else None
-    except InvalidArgument as exc:
-        print(f"emailstore recompress: {exc.message}", file=sys.stderr)
-        return 2
+    caller = _tenant(tenant, "recompress")
     async with database(config) as target:
         app = App(config, target.url, pool_size=2)
         try:
@@ -146,15 +154,9 @@ async def _recompress(config: Config, tenant: str | None, batch: int) -> int:
 
 async def _reindex(config: Config, tenant: str | None) -> int:
     from service.app import App, database
-    from service.core import validation
     from service.core.reindex import SearchBackfill
-    from service.errors import InvalidArgument
 
-    try:
-        caller = validation.caller(tenant, "--tenant") if tenant else None
-    except InvalidArgument as exc:
-        print(f"emailstore reindex: {exc.message}", file=sys.stderr)
-        return 2
+    caller = _tenant(tenant, "reindex")
     async with database(config) as target:
         app = App(config, target.url, pool_size=2)
         try:
@@ -170,16 +172,10 @@ async def _reindex(config: Config, tenant: str | None) -> int:
 
 async def _purge(config: Config, tenant: str | None) -> int:
     from service.app import App, database
-    from service.core import validation
     from service.core.governance import MAX_PURGE_LIMIT
-    from service.errors import InvalidArgument
     from service.models import PurgeResult
 
-    try:
-        caller = validation.caller(tenant, "--tenant") if tenant else None
-    except InvalidArgument as exc:
-        print(f"emailstore purge: {exc.message}", file=sys.stderr)
-        return 2
+    caller = _tenant(tenant, "purge")
     async with database(config) as target:
         app = App(config, target.url, pool_size=2)
         try:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 import grpc
 from emailstore.v1 import emailstore_pb2 as pb
@@ -53,6 +54,17 @@ def _reflection_v1_handler(servicer: DocumentedReflectionServicer) -> grpc.Gener
             )
         },
     )
+
+
+async def _every(interval_s: float, job: Callable[[], Awaitable[object]], what: str) -> None:
+    """Runs a background job every interval_s, for as long as the server runs; a failed pass
+    is logged, and the next one tries again (the database may just be down)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await job()
+        except Exception:
+            log.warning("%s pass failed", what, exc_info=True)
 
 
 class EmailStoreServer:
@@ -173,12 +185,7 @@ class EmailStoreServer:
             await asyncio.sleep(_MIN_PROBE_GAP_S)
 
     async def _collect_garbage(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.gc_interval_s)
-            try:
-                await self.app.gc.collect()
-            except Exception:  # the next pass tries again; the database may just be down
-                log.warning("garbage collection pass failed", exc_info=True)
+        await _every(self.config.gc_interval_s, self.app.gc.collect, "garbage collection")
 
     async def _apply_retention(self) -> None:
         """Brings older messages to changed retention policies: at start, at once after a
@@ -196,12 +203,7 @@ class EmailStoreServer:
                 await asyncio.wait_for(changed.wait(), timeout=wait_s)
 
     async def _purge(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.purge_interval_s)
-            try:
-                await self.app.governance.purge_all()
-            except Exception:  # the next pass tries again; the database may just be down
-                log.warning("purge pass failed", exc_info=True)
+        await _every(self.config.purge_interval_s, self.app.governance.purge_all, "purge")
 
     async def _backfill_search(self) -> None:
         """Once after start: search vectors for messages stored before search existed."""
@@ -215,12 +217,11 @@ class EmailStoreServer:
             log.info("search backfill: %d message(s) indexed", indexed)
 
     async def _check_dictionaries(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.dict_check_interval_s)
-            try:
-                await self.app.dictionaries.maintain_all()
-            except Exception:  # the next pass tries again; the database may just be down
-                log.warning("dictionary maintenance pass failed", exc_info=True)
+        await _every(
+            self.config.dict_check_interval_s,
+            self.app.dictionaries.maintain_all,
+            "dictionary maintenance",
+        )
 
     async def wait(self) -> None:
         """Returns when the gRPC server has stopped."""
