@@ -3,7 +3,8 @@
 The messages are listed a page at a time (ListMessages filters or a SearchMessages query, newest
 first), and each is streamed from GetRawMessage's reader through the mbox quoter
 (`service.codec.mbox`, which documents the byte-exact convention) into pieces of CHUNK_SIZE.
-What is held at any moment: one page of metadata, one raw piece and one outgoing piece.
+What is held at any moment: one page of metadata, one raw piece and one outgoing piece, and
+the next message's reader, opened ahead (its content row: the pack's small parts).
 
 messages_total, on the first piece, is the number of messages the filters select (one
 count(*) over ListMessages' own conditions, `service/store/sql/export.sql`); 0 for a query,
@@ -12,6 +13,7 @@ whose matches are known only once found.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -89,11 +91,7 @@ class ExportService:
         """The mbox in pieces of CHUNK_SIZE, each with the number of messages complete."""
         out = ChunkBuffer()
         done = 0
-        async for message in self._selected(caller, request):
-            try:
-                pieces = await self.ingest.raw_message(caller, message.storage_key)
-            except NotFound:
-                continue  # deleted since it was listed
+        async for message, pieces in self._opened(caller, request):
             sender = message.envelope.from_address
             out.append(mbox.from_line(sender.email if sender else "", message.times.created_at))
             quoter = mbox.Quoter()
@@ -108,6 +106,34 @@ class ExportService:
                 yield bytes(ready), done
         for rest in out.take(out.size):
             yield bytes(rest), done
+
+    async def _opened(
+        self, caller: Caller, request: ExportInput
+    ) -> AsyncIterator[tuple[Message, AsyncIterator[bytes]]]:
+        """The selected messages with their raw readers, the next message opened (its content
+        row read) while the one before streams, so the round trips of one message overlap
+        the bytes of the other. A message deleted since it was listed is left out."""
+        ahead: tuple[Message, asyncio.Task[AsyncIterator[bytes]]] | None = None
+        try:
+            async for message in self._selected(caller, request):
+                task = asyncio.create_task(self.ingest.raw_message(caller, message.storage_key))
+                if ahead is not None:
+                    previous, opening = ahead
+                    ahead = None
+                    pieces = await _unless_gone(opening)
+                    if pieces is not None:
+                        yield previous, pieces
+                ahead = (message, task)
+            if ahead is not None:
+                previous, opening = ahead
+                ahead = None
+                pieces = await _unless_gone(opening)
+                if pieces is not None:
+                    yield previous, pieces
+        finally:
+            if ahead is not None:  # the client went away: the message opened ahead is not read
+                ahead[1].add_done_callback(_consume)
+                ahead[1].cancel()
 
     async def _selected(self, caller: Caller, request: ExportInput) -> AsyncIterator[Message]:
         """The selected messages, a page at a time (the first page is read, and the request
@@ -127,3 +153,19 @@ class ExportService:
             token = page.next_page_token
             if not token:
                 return
+
+
+async def _unless_gone(
+    opening: asyncio.Task[AsyncIterator[bytes]],
+) -> AsyncIterator[bytes] | None:
+    """The opened reader; None when the message was deleted since it was listed."""
+    try:
+        return await opening
+    except NotFound:
+        return None
+
+
+def _consume(task: asyncio.Task[AsyncIterator[bytes]]) -> None:
+    """Retrieves a discarded task's outcome (so no error is reported as never retrieved)."""
+    if not task.cancelled():
+        task.exception()
