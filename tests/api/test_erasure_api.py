@@ -321,8 +321,14 @@ async def test_an_erasure_cut_short_is_finished_by_asking_again(
     ],
 )
 async def test_bad_erasure_requests(
-    stub: Stub, tenant: str, fields: dict[str, str], needle: str
+    stub: Stub, tenant: str, database_url: str, fields: dict[str, str], needle: str
 ) -> None:
+    await _store(stub, tenant, "l-1", lead_id="l")
     code, details = await _code(stub.EraseLead(pb.EraseLeadRequest(tenant_id=tenant, **fields)))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert needle in details
+    # Nothing written: the lead's mail is there, and no erasure was recorded.
+    listed = await stub.ListMessages(pb.ListMessagesRequest(tenant_id=tenant))
+    assert [m.storage_key for m in listed.messages] == ["l-1"]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM erasures").fetchone() == (0,)

@@ -127,6 +127,11 @@ async def test_retention_out_of_range_is_invalid(stub: Stub, tenant: str) -> Non
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT
         assert "retention_days" in details
+    # Nothing written: the default still applies, and new mail gets its expiry.
+    policy = await stub.GetRetentionPolicy(pb.GetRetentionPolicyRequest(tenant_id=tenant))
+    assert (policy.retention_days, policy.is_default) == (2555, True)
+    stored = await _store(stub, tenant, "after-refusal")
+    assert stored.expires_at.ToDatetime() - stored.created_at.ToDatetime() == 2555 * DAY
     code, _ = await _code(
         stub.GetRetentionPolicy(pb.GetRetentionPolicyRequest(tenant_id="not-a-uuid"))
     )
@@ -182,8 +187,11 @@ async def test_purge_honours_the_limit_and_says_there_is_more(
     rest = await _purge(stub, tenant, limit=5)
     assert (rest.deleted_messages, rest.more) == (2, False)
     assert await _keys(stub, tenant) == set()
+    await _store(stub, tenant, "late")
+    age(database_url, tenant, ["late"], 2)
     code, _ = await _code(_purge(stub, tenant, limit=-1))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert await _keys(stub, tenant) == {"late"}  # nothing deleted
 
 
 async def test_a_longer_policy_protects_messages_before_it_reaches_them(
@@ -344,6 +352,11 @@ async def test_bad_hold_requests(
     )
     assert got == getattr(grpc.StatusCode, code)
     assert needle in details
+    # Nothing written: no hold placed (nor lifted).
+    history = await stub.ListLegalHolds(
+        pb.ListLegalHoldsRequest(tenant_id=tenant, include_lifted=True)
+    )
+    assert list(history.holds) == []
 
 
 # ------------------------------------------------------------------ the purge schedulers
