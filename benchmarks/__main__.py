@@ -44,22 +44,9 @@ from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 from benchmarks import baseline as bare_psycopg
 from benchmarks import blobs, events, find, governance, harness, ingest, storage
 from benchmarks.corpus import ColdEmail, outbound
+from benchmarks.harness import Result
 from benchmarks.requests import store_request
 from service.store.embedded import EmbeddedPostgres
-
-
-@dataclass(frozen=True)
-class Result:
-    """One measured scenario."""
-
-    name: str
-    messages: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        """Messages per second."""
-        return self.messages / self.seconds
 
 
 def _corpus(count: int, seed: int) -> list[ColdEmail]:

@@ -9,11 +9,9 @@ isolation, no threading, no tracing; just the rows.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -57,20 +55,6 @@ def create_schema(url: str) -> None:
         conn.execute(SCHEMA)
 
 
-async def _run(items: list[Any], concurrency: int, work: Callable[[Any], Any]) -> float:
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
-
-    async def worker() -> None:
-        while not queue.empty():
-            await work(queue.get_nowait())
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - start
-
-
 async def run(
     url: str, emails: list[ColdEmail], *, warmup: int, concurrency: int, pool_size: int
 ) -> tuple[int, float]:
@@ -107,9 +91,9 @@ async def run(
             )
 
     try:
-        await _run(emails[:warmup], concurrency, store)
+        await harness.run_concurrently(emails[:warmup], concurrency, store)
         await harness.analyze(url)
-        seconds = await _run(emails[warmup:], concurrency, store)
+        seconds = await harness.run_concurrently(emails[warmup:], concurrency, store)
     finally:
         await pool.close()
     return len(emails) - warmup, seconds
@@ -159,9 +143,9 @@ async def run_same_statement(
             await MessageRepository(conn, tenant).insert([row], blobs)
 
     try:
-        await _run(prepared[:warmup], concurrency, store)
+        await harness.run_concurrently(prepared[:warmup], concurrency, store)
         await harness.analyze(url)
-        seconds = await _run(prepared[warmup:], concurrency, store)
+        seconds = await harness.run_concurrently(prepared[warmup:], concurrency, store)
     finally:
         await pool.close()
     return len(emails) - warmup, seconds

@@ -48,6 +48,7 @@ from emailstore.v1 import emailstore_pb2_grpc as pb_grpc
 
 from benchmarks import harness, seed
 from benchmarks.corpus import outbound
+from benchmarks.harness import Result
 from benchmarks.ingest import service_ingest, small_reply_mix
 from benchmarks.requests import store_request
 from service.store import rows
@@ -98,20 +99,6 @@ DELETE FROM bare_messages WHERE (tenant_id, storage_key) IN (
     ORDER BY expires_at LIMIT 500)
 """
 BARE_ERASE = "DELETE FROM bare_messages WHERE tenant_id = %(tenant)s AND lead_id = %(lead)s"
-
-
-@dataclass(frozen=True)
-class Rate:
-    """Messages per second of one measured scenario."""
-
-    name: str
-    messages: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        """Messages per second."""
-        return self.messages / self.seconds
 
 
 @dataclass(frozen=True)
@@ -271,7 +258,7 @@ class Writers:
             await self.stub.StoreMessage(self._pending.popleft())
             self.done += 1
 
-    async def run(self, name: str, until: Callable[[], Any]) -> Rate:
+    async def run(self, name: str, until: Callable[[], Any]) -> Result:
         """Writes until `until()` (awaited) returns; the messages/s meanwhile."""
         self._stop.clear()
         before = self.done
@@ -282,7 +269,7 @@ class Writers:
         finally:
             self._stop.set()
             await asyncio.gather(*workers)
-        return Rate(name, self.done - before, time.perf_counter() - start)
+        return Result(name, self.done - before, time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------ purge
@@ -649,7 +636,7 @@ async def run(admin_url: str, args: Any) -> str:
             bare_erased, bare_erase_s = await asyncio.to_thread(bare_erase, bare_url, tenant)
 
             bare_deleted, bare_s = await asyncio.to_thread(bare_purge, bare_url, tenant)
-            bare = Rate(
+            bare = Result(
                 "bare psycopg: DELETE ... IN (SELECT ... ORDER BY expires_at LIMIT 500) "
                 "until none, events cascading",
                 bare_deleted,
@@ -676,7 +663,7 @@ async def run(admin_url: str, args: Any) -> str:
 
             limit = args.gov_purge_limit
             first, first_s, first_calls = await purge(stub, tenant, limit, until=due // 2)
-            purge_alone = Rate(
+            purge_alone = Result(
                 f"PurgeExpired, calls of limit {limit:,}, no writers", first, first_s
             )
             print(f"  {purge_alone.name}: {purge_alone.rate:,.0f}/s", flush=True)
@@ -690,7 +677,7 @@ async def run(admin_url: str, args: Any) -> str:
                 f"StoreMessage, {args.concurrency} callers, during the purge", purge_rest
             )
             second, second_s, second_calls = rest[0]
-            purge_loaded = Rate(
+            purge_loaded = Result(
                 f"PurgeExpired, calls of limit {limit:,}, while {args.concurrency} callers "
                 "store messages",
                 second,
@@ -714,7 +701,7 @@ async def run(admin_url: str, args: Any) -> str:
     finally:
         await harness.stop_server(server)
 
-    total = Rate("PurgeExpired, all", first + second, first_s + second_s)
+    total = Result("PurgeExpired, all", first + second, first_s + second_s)
     lines = [
         f"{rows_stored:,} messages stored, {due:,} of them expired; "
         f"{first_calls + second_calls} PurgeExpired calls; the writers stored "

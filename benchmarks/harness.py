@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,20 @@ def analyze_now(url: str) -> None:
     """
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured scenario: messages in seconds."""
+
+    name: str
+    messages: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Messages per second."""
+        return self.messages / self.seconds
 
 
 async def run_concurrently(
