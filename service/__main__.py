@@ -7,9 +7,15 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from service.config import Config, ConfigError
 from service.models import Caller
+
+if TYPE_CHECKING:
+    from service.app import App
 
 log = logging.getLogger("emailstore")
 
@@ -97,6 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(_migrate(config))
 
 
+@asynccontextmanager
+async def _app(config: Config) -> AsyncIterator[App]:
+    """The service's use cases on the configured database (the embedded one started for the
+    block), for a command that works on the database directly."""
+    from service.app import App, database
+
+    async with database(config) as target:
+        app = App(config, target.url, pool_size=2)
+        try:
+            await app.open()
+            yield app
+        finally:
+            await app.close()
+
+
 def _tenant(tenant: str | None, command: str) -> Caller | None:
     """The caller a --tenant option names (None: every tenant); exits with a usage error
     when it is not a UUID."""
@@ -111,15 +132,8 @@ def _tenant(tenant: str | None, command: str) -> Caller | None:
 
 
 async def _gc(config: Config) -> int:
-    from service.app import App, database
-
-    async with database(config) as target:
-        app = App(config, target.url, pool_size=2)
-        try:
-            await app.open()
-            result = await app.gc.collect()
-        finally:
-            await app.close()
+    async with _app(config) as app:
+        result = await app.gc.collect()
     print(
         f"visited {result.tenants} tenant(s): freed {result.blobs} blob(s) and "
         f"{result.uploads} expired upload(s), {result.freed_bytes:,} bytes"
@@ -128,20 +142,14 @@ async def _gc(config: Config) -> int:
 
 
 async def _recompress(config: Config, tenant: str | None, batch: int) -> int:
-    from service.app import App, database
     from service.core.recompress import Recompressor
 
     caller = _tenant(tenant, "recompress")
-    async with database(config) as target:
-        app = App(config, target.url, pool_size=2)
-        try:
-            await app.open()
-            job = Recompressor(
-                app.db, app.dictionaries, config.zstd_level, config.inline_max_bytes, batch
-            )
-            results = [await job.tenant(caller)] if caller else await job.all_tenants()
-        finally:
-            await app.close()
+    async with _app(config) as app:
+        job = Recompressor(
+            app.db, app.dictionaries, config.zstd_level, config.inline_max_bytes, batch
+        )
+        results = [await job.tenant(caller)] if caller else await job.all_tenants()
     for r in results:
         print(
             f"{r.tenant_id}: {r.rewritten:,} message(s) rewritten with dictionary "
@@ -153,53 +161,32 @@ async def _recompress(config: Config, tenant: str | None, batch: int) -> int:
 
 
 async def _reindex(config: Config, tenant: str | None) -> int:
-    from service.app import App, database
     from service.core.reindex import SearchBackfill
 
     caller = _tenant(tenant, "reindex")
-    async with database(config) as target:
-        app = App(config, target.url, pool_size=2)
-        try:
-            await app.open()
-            job = SearchBackfill(app.db, app.messages)
-            results = [await job.tenant(caller)] if caller else await job.all_tenants()
-        finally:
-            await app.close()
+    async with _app(config) as app:
+        job = SearchBackfill(app.db, app.messages)
+        results = [await job.tenant(caller)] if caller else await job.all_tenants()
     for r in results:
         print(f"{r.tenant_id}: {r.indexed:,} message(s) indexed for search")
     return 0
 
 
 async def _purge(config: Config, tenant: str | None) -> int:
-    from service.app import App, database
-    from service.core.governance import MAX_PURGE_LIMIT
-    from service.models import PurgeResult
-
     caller = _tenant(tenant, "purge")
-    async with database(config) as target:
-        app = App(config, target.url, pool_size=2)
-        try:
-            await app.open()
-            governance = app.governance
-            if caller is None:
-                result = await governance.purge_all()
-            else:
-                applied = await governance.apply_retention(caller)
-                if applied:
-                    print(f"{caller.tenant_id}: {applied:,} message(s) given the current expiry")
-                deleted = freed = 0
-                while True:
-                    part = await governance.purge(caller, MAX_PURGE_LIMIT)
-                    deleted += part.deleted_messages
-                    freed += part.freed_bytes
-                    if not part.more:
-                        break
-                result = PurgeResult(deleted, freed)
-        finally:
-            await app.close()
+    async with _app(config) as app:
+        governance = app.governance
+        if caller is None:
+            result = await governance.purge_all()
+        else:
+            applied = await governance.apply_retention(caller)
+            if applied:
+                print(f"{caller.tenant_id}: {applied:,} message(s) given the current expiry")
+            result = await governance.purge_tenant(caller)
     print(
         f"purged {result.deleted_messages:,} expired message(s), released "
-        f"{result.freed_bytes:,} stored bytes (blobs nothing references are freed after EMAILSTORE_BLOB_GRACE_S)"
+        f"{result.freed_bytes:,} stored bytes (blobs nothing references are freed after "
+        "EMAILSTORE_BLOB_GRACE_S)"
     )
     return 0
 

@@ -115,21 +115,15 @@ class ExportService:
         the bytes of the other. A message deleted since it was listed is left out."""
         ahead: tuple[Message, asyncio.Task[AsyncIterator[bytes]]] | None = None
         try:
-            async for message in self._selected(caller, request):
-                task = asyncio.create_task(self.ingest.raw_message(caller, message.storage_key))
-                if ahead is not None:
-                    previous, opening = ahead
-                    ahead = None
-                    pieces = await _unless_gone(opening)
+            async for message in _then_none(self._selected(caller, request)):
+                previous, ahead = ahead, None
+                if message is not None:
+                    key = message.storage_key
+                    ahead = (message, asyncio.create_task(self.ingest.raw_message(caller, key)))
+                if previous is not None:
+                    pieces = await _unless_gone(previous[1])
                     if pieces is not None:
-                        yield previous, pieces
-                ahead = (message, task)
-            if ahead is not None:
-                previous, opening = ahead
-                ahead = None
-                pieces = await _unless_gone(opening)
-                if pieces is not None:
-                    yield previous, pieces
+                        yield previous[0], pieces
         finally:
             if ahead is not None:  # the client went away: the message opened ahead is not read
                 ahead[1].add_done_callback(_consume)
@@ -169,3 +163,10 @@ def _consume(task: asyncio.Task[AsyncIterator[bytes]]) -> None:
     """Retrieves a discarded task's outcome (so no error is reported as never retrieved)."""
     if not task.cancelled():
         task.exception()
+
+
+async def _then_none(messages: AsyncIterator[Message]) -> AsyncIterator[Message | None]:
+    """The messages, then None (the loop's last turn, for the message opened ahead)."""
+    async for message in messages:
+        yield message
+    yield None

@@ -306,7 +306,18 @@ class GovernanceService:
         span.set_attribute("emailstore.freed_bytes", freed)
         return result
 
-    async def purge_all(self, per_tenant: int = MAX_PURGE_LIMIT) -> PurgeResult:
+    async def purge_tenant(self, caller: Caller) -> PurgeResult:
+        """Every expired message of the tenant that no hold covers, in calls of the largest
+        limit."""
+        deleted = freed = 0
+        while True:
+            result = await self.purge(caller, MAX_PURGE_LIMIT)
+            deleted += result.deleted_messages
+            freed += result.freed_bytes
+            if not result.more:
+                return PurgeResult(deleted, freed)
+
+    async def purge_all(self) -> PurgeResult:
         """Applies pending policies, then purges every known tenant."""
         await self.apply_all()
         deleted = freed = 0
@@ -317,12 +328,9 @@ class GovernanceService:
             if not tenants:
                 break
             for tenant_id in tenants:
-                while True:
-                    result = await self.purge(Caller(tenant_id), per_tenant)
-                    deleted += result.deleted_messages
-                    freed += result.freed_bytes
-                    if not result.more:
-                        break
+                result = await self.purge_tenant(Caller(tenant_id))
+                deleted += result.deleted_messages
+                freed += result.freed_bytes
             after = tenants[-1]
         if deleted:
             log.info("purge: %d expired message(s) deleted, %d bytes released", deleted, freed)
